@@ -1,0 +1,120 @@
+"""The node's Litestar application: every service mounted by default, or a chosen few."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import redis.asyncio as aioredis
+import structlog
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+
+import services
+from core.errors import EXCEPTION_HANDLERS
+from core.events.bus import connect
+from core.events.consumers import parse_registry_event
+from core.http import provide_router, request_context_middleware
+from core.logging import configure_logging
+from core.settings import Settings, get_settings
+from services.health.controllers import HealthController
+from territories.routing import Router
+
+log = structlog.get_logger(__name__)
+VERSION = "0.1.0"
+
+
+async def watch_registry(app: Litestar) -> None:
+    """Keep a NATS connection and drop registry cache entries when territories change."""
+    settings: Settings = app.state.settings
+    router: Router = app.state.router
+    while True:
+        try:
+            nc, _ = await connect(settings, "api")
+            app.state.nats = nc
+
+            async def on_event(msg: Any) -> None:
+                router.invalidate(parse_registry_event(msg.data))
+
+            await nc.subscribe("oh.global.territory.>", cb=on_event)
+            # Anything changed while we were away is not in the cache's future.
+            router.invalidate()
+            return
+        except Exception as exc:
+            log.warning("nats unavailable; retrying", error=str(exc))
+            await asyncio.sleep(2)
+
+
+@asynccontextmanager
+async def lifespan(app: Litestar) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    app.state.router = Router(settings)
+    app.state.redis = aioredis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=2)
+    app.state.nats = None
+    watcher = asyncio.create_task(watch_registry(app))
+    try:
+        yield
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(BaseException):
+            await watcher
+        if app.state.nats is not None:
+            with contextlib.suppress(Exception):
+                await app.state.nats.drain()
+        await app.state.redis.aclose()
+        await app.state.router.close()
+
+
+class MetricsController(PrometheusController):
+    path = "/metrics"
+    include_in_schema = False
+
+
+def create_app(settings: Settings | None = None, only: list[str] | None = None) -> Litestar:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    available = services.routes()
+    chosen = only or list(available)
+    unknown = sorted(set(chosen) - set(available))
+    if unknown:
+        raise ValueError(f"unknown service(s) {', '.join(unknown)}; choose from {', '.join(available)}")
+    handlers: list[Any] = [HealthController, MetricsController]
+    for name in chosen:
+        handlers.extend(available[name])
+    prometheus = PrometheusConfig(app_name="oneheart", prefix="oh", group_path=True, exclude=["/metrics"])
+    app = Litestar(
+        route_handlers=handlers,
+        dependencies={"router": Provide(provide_router, sync_to_thread=False)},
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[request_context_middleware(settings.access_log), prometheus.middleware],
+        lifespan=[lifespan],
+        request_max_body_size=settings.request_max_body,
+        openapi_config=OpenAPIConfig(
+            title="OneHeart node",
+            version=VERSION,
+            description="Territory registry and territory-scoped APIs of a OneHeart node.",
+            path="/docs",
+            render_plugins=[SwaggerRenderPlugin()],
+            components=Components(
+                security_schemes={"adminToken": SecurityScheme(type="http", scheme="bearer")}
+            ),
+        ),
+        debug=False,
+    )
+    app.state.settings = settings
+    return app
+
+
+def openapi_document() -> str:
+    """The OpenAPI document of the full app, as stable JSON."""
+    import json
+
+    schema = create_app(Settings()).openapi_schema.to_schema()
+    return json.dumps(schema, indent=2, sort_keys=True)

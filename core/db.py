@@ -1,0 +1,63 @@
+"""Database engines: one pool per database SERVER, the schema chosen per transaction.
+
+Territory tables are declared on :data:`territory_metadata` without a schema; a transaction
+opened with :func:`scoped_transaction` runs ``set_config('search_path', ..., true)`` (the
+``SET LOCAL`` form), so the schema ends with the transaction and a pooled connection — or a
+transaction-mode PgBouncer — never carries one territory's path into another's request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from core.settings import Settings
+
+territory_metadata = sa.MetaData()
+
+
+def to_async_url(dsn: str) -> sa.URL:
+    """A libpq-style URL (``postgresql://user:pw@host:port/db``) as an asyncpg SQLAlchemy URL."""
+    url = make_url(dsn)
+    if url.get_backend_name() != "postgresql":
+        raise ValueError("only postgresql:// URLs are supported")
+    return url.set(drivername="postgresql+asyncpg")
+
+
+def create_server_engine(dsn: str, settings: Settings, *, pool_size: int | None = None) -> AsyncEngine:
+    connect_args: dict[str, object] = {
+        "timeout": settings.db_connect_timeout,
+        "server_settings": {
+            "statement_timeout": str(settings.db_statement_timeout_ms),
+            "application_name": "oneheart",
+        },
+    }
+    if settings.db_behind_pooler:
+        connect_args["statement_cache_size"] = 0
+        connect_args["prepared_statement_cache_size"] = 0
+    return create_async_engine(
+        to_async_url(dsn),
+        pool_size=pool_size or settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_connect_timeout,
+        pool_recycle=1800,
+        connect_args=connect_args,
+    )
+
+
+async def scope(conn: AsyncConnection, schema: str) -> None:
+    """Point this transaction at ``schema`` (already validated) with ``public`` behind it."""
+    await conn.execute(
+        sa.text("SELECT set_config('search_path', :path, true)"), {"path": f'"{schema}", public'}
+    )
+
+
+@asynccontextmanager
+async def scoped_transaction(engine: AsyncEngine, schema: str) -> AsyncIterator[AsyncConnection]:
+    async with engine.begin() as conn:
+        await scope(conn, schema)
+        yield conn

@@ -1,0 +1,127 @@
+"""Durable JetStream consumers whose handlers run once per event.
+
+A handler runs inside the territory's scoped transaction together with the insert of
+``(consumer, event_id)`` into that schema's inbox: a redelivered event finds its id there and
+is acknowledged without running again. A handler that raises rolls back and the message is
+redelivered with a growing delay, so a failing event is retried, never lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import jsonschema
+import nats.errors
+import structlog
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from prometheus_client import Counter
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core.errors import NotFound
+from core.events.envelope import Event
+from core.events.tables import inbox
+from core.settings import Settings
+from territories.routing import Router
+
+log = structlog.get_logger(__name__)
+HANDLED = Counter("oh_events_handled_total", "Events handled by consumers", ["consumer", "outcome"])
+
+Handler = Callable[[AsyncConnection, Event], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Consumer:
+    name: str  # durable consumer name, also the inbox key
+    subject: str  # filter, e.g. "oh.*.zone.created"
+    handle: Handler
+
+
+def backoff(deliveries: int, cap: float) -> float:
+    return float(min(cap, 2 ** max(0, deliveries - 1)))
+
+
+async def handle_message(router: Router, consumer: Consumer, msg: Msg, settings: Settings) -> str:
+    """Handle one message and ack/nak/term it; returns the outcome."""
+    try:
+        event = Event.parse(msg.data)
+    except (ValueError, KeyError, jsonschema.ValidationError) as exc:
+        log.error("malformed event dropped", consumer=consumer.name, subject=msg.subject, error=str(exc))
+        await msg.term()
+        return "malformed"
+    try:
+        async with router.transaction(event.territory) as conn:
+            claimed = (
+                await conn.execute(
+                    insert(inbox)
+                    .values(consumer=consumer.name, event_id=event.id)
+                    .on_conflict_do_nothing()
+                    .returning(inbox.c.event_id)
+                )
+            ).first()
+            if claimed is not None:
+                await consumer.handle(conn, event)
+        await msg.ack()
+        return "handled" if claimed is not None else "duplicate"
+    except NotFound as exc:
+        log.error("event for unknown territory dropped", consumer=consumer.name, error=exc.detail)
+        await msg.term()
+        return "unknown_territory"
+    except Exception as exc:
+        deliveries = msg.metadata.num_delivered if msg.metadata else 1
+        delay = backoff(deliveries, settings.consumer_max_backoff)
+        log.warning(
+            "event handler failed; will retry",
+            consumer=consumer.name,
+            event_id=str(event.id),
+            territory=event.territory,
+            deliveries=deliveries,
+            retry_in=delay,
+            error=f"{type(exc).__name__}: {exc}",
+        )
+        await msg.nak(delay=delay)
+        return "failed"
+
+
+async def run_consumer(router: Router, js: JetStreamContext, consumer: Consumer, settings: Settings) -> None:
+    sub = await js.pull_subscribe(
+        consumer.subject,
+        durable=consumer.name,
+        stream=settings.stream_name,
+        config=ConsumerConfig(
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=settings.consumer_ack_wait,
+            max_deliver=-1,
+            max_ack_pending=1000,
+        ),
+    )
+    log.info("consumer started", consumer=consumer.name, subject=consumer.subject)
+    while True:
+        try:
+            msgs = await sub.fetch(settings.consumer_batch, timeout=1)
+        except nats.errors.TimeoutError:
+            continue
+        for msg in msgs:
+            outcome = await handle_message(router, consumer, msg, settings)
+            HANDLED.labels(consumer.name, outcome).inc()
+
+
+async def run_consumers(
+    router: Router, js: JetStreamContext, consumers: list[Consumer], settings: Settings
+) -> None:
+    await asyncio.gather(*(run_consumer(router, js, c, settings) for c in consumers))
+
+
+def parse_registry_event(data: bytes) -> str | None:
+    """The territory code a ``territory.*`` registry event is about, if any."""
+    try:
+        doc = json.loads(data)
+        return str(doc["data"]["code"])
+    except (ValueError, KeyError, TypeError):
+        return None

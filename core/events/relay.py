@@ -1,0 +1,182 @@
+"""The outbox relay: publishes committed outbox rows to JetStream, then marks them.
+
+Woken by NOTIFY at commit (one LISTEN connection per database server) and by a periodic
+sweep that also catches what was written while no relay ran. Rows are claimed with
+``FOR UPDATE SKIP LOCKED`` so several relays can run; ``Nats-Msg-Id`` is the event id, so a
+row published twice (a crash between publish and mark) is dropped by the stream's
+duplicate window, and past it by the consumers' inbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Iterable
+
+import asyncpg
+import sqlalchemy as sa
+import structlog
+from nats.js import JetStreamContext
+from prometheus_client import Counter
+
+from core.events.outbox import CHANNEL
+from core.events.tables import outbox
+from core.settings import Settings
+from territories import models
+from territories.codes import GLOBAL, quoted_schema
+from territories.routing import Router
+from territories.servers import full_dsn
+
+log = structlog.get_logger(__name__)
+PUBLISHED = Counter("oh_events_published_total", "Outbox events published to JetStream", ["territory"])
+
+_PENDING_CHUNK = 200
+
+
+class Relay:
+    def __init__(self, router: Router, js: JetStreamContext, settings: Settings) -> None:
+        self.router, self.js, self.settings = router, js, settings
+        self._wake: asyncio.Queue[str] = asyncio.Queue()
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._listeners: dict[str, asyncio.Task[None]] = {}
+
+    async def run(self) -> None:
+        drainer = asyncio.create_task(self._drain_woken())
+        try:
+            while True:
+                await self.sweep()
+                await asyncio.sleep(self.settings.relay_sweep_interval)
+        finally:
+            drainer.cancel()
+            for task in self._listeners.values():
+                task.cancel()
+
+    async def sweep(self) -> None:
+        """Start listeners for new servers and drain every territory with pending rows."""
+        servers = await self._servers()
+        for alias, dsn in servers.items():
+            if alias not in self._listeners or self._listeners[alias].done():
+                self._listeners[alias] = asyncio.create_task(self._listen(alias, dsn))
+        for code in await self.pending():
+            await self.drain(code)
+
+    async def pending(self) -> list[str]:
+        """Codes (and ``global``) with unpublished outbox rows, one query per server chunk."""
+        found: list[str] = []
+        async with self.router.transaction(GLOBAL) as conn:
+            if (await conn.execute(sa.select(sa.exists().where(outbox.c.published_at.is_(None))))).scalar():
+                found.append(GLOBAL)
+            rows = (
+                await conn.execute(
+                    sa.select(models.territories.c.code, models.territories.c.server_alias)
+                    .where(models.territories.c.status != "provisioning")
+                    .order_by(models.territories.c.code)
+                )
+            ).all()
+        by_server: dict[str, list[str]] = {}
+        for code, alias in rows:
+            by_server.setdefault(alias, []).append(code)
+        for alias, codes in by_server.items():
+            try:
+                found.extend(await self._pending_on(alias, codes))
+            except Exception as exc:  # one server down must not stop the others
+                log.warning("outbox sweep failed", server=alias, error=str(exc))
+        return found
+
+    async def _pending_on(self, alias: str, codes: list[str]) -> list[str]:
+        engine = await self.router.engine(alias)
+        found: list[str] = []
+        async with engine.connect() as conn:
+            for i in range(0, len(codes), _PENDING_CHUNK):
+                chunk = codes[i : i + _PENDING_CHUNK]
+                # Identifiers come from checked codes (quoted_schema validates again).
+                union = " UNION ALL ".join(
+                    f"SELECT '{c}' WHERE EXISTS (SELECT 1 FROM {quoted_schema(c)}.outbox "
+                    "WHERE published_at IS NULL)"
+                    for c in chunk
+                )
+                found.extend(r[0] for r in (await conn.execute(sa.text(union))).all())
+        return found
+
+    async def drain(self, code: str) -> int:
+        """Publish every pending row of one territory; returns how many were published."""
+        lock = self._locks.setdefault(code, asyncio.Lock())
+        total = 0
+        async with lock:
+            while True:
+                async with self.router.transaction(code) as conn:
+                    rows = (
+                        await conn.execute(
+                            sa.select(outbox.c.id, outbox.c.subject, outbox.c.envelope)
+                            .where(outbox.c.published_at.is_(None))
+                            .order_by(outbox.c.created_at, outbox.c.id)
+                            .limit(self.settings.relay_batch)
+                            .with_for_update(skip_locked=True)
+                        )
+                    ).all()
+                    if not rows:
+                        return total
+                    await self._publish(rows)
+                    await conn.execute(
+                        outbox.update()
+                        .where(outbox.c.id.in_([r.id for r in rows]))
+                        .values(published_at=sa.func.now())
+                    )
+                total += len(rows)
+                PUBLISHED.labels(code).inc(len(rows))
+                if len(rows) < self.settings.relay_batch:
+                    return total
+
+    async def _publish(self, rows: Iterable[sa.Row[tuple[object, str, object]]]) -> None:
+        await asyncio.gather(
+            *(
+                self.js.publish(
+                    r.subject,
+                    json.dumps(r.envelope, separators=(",", ":")).encode(),
+                    stream=self.settings.stream_name,
+                    headers={"Nats-Msg-Id": str(r.id)},
+                )
+                for r in rows
+            )
+        )
+
+    async def _drain_woken(self) -> None:
+        while True:
+            code = await self._wake.get()
+            try:
+                await self.drain(code)
+            except Exception as exc:  # retried by the next NOTIFY or sweep
+                log.warning("outbox drain failed", territory=code, error=str(exc))
+
+    async def _servers(self) -> dict[str, str]:
+        async with self.router.registry.connect() as conn:
+            rows = (await conn.execute(sa.select(models.db_servers.c.alias, models.db_servers.c.dsn))).all()
+        servers = {alias: full_dsn(self.settings, alias, dsn) for alias, dsn in rows}
+        if self.settings.registry_dsn not in servers.values():
+            servers["registry"] = self.settings.registry_dsn
+        return servers
+
+    async def _listen(self, alias: str, dsn: str) -> None:
+        """LISTEN on one server; reconnects while the server is away."""
+
+        def on_notify(_c: object, _pid: int, _channel: str, payload: str) -> None:
+            self._wake.put_nowait(payload)
+
+        while True:
+            conn: asyncpg.Connection | None = None
+            try:
+                conn = await asyncpg.connect(dsn, timeout=self.settings.db_connect_timeout)
+                await conn.add_listener(CHANNEL, on_notify)
+                closed = asyncio.Event()
+                conn.add_termination_listener(lambda _c, ev=closed: ev.set())
+                await closed.wait()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("outbox listener lost", server=alias, error=str(exc))
+            finally:
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        await conn.close(timeout=1)
+            await asyncio.sleep(1)

@@ -1,0 +1,76 @@
+"""Request plumbing shared by every service: request ids, access log, territory dependency."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import Annotated, Any
+
+import structlog
+from litestar import Request
+from litestar.datastructures import MutableScopeHeaders
+from litestar.params import Parameter
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from territories.routing import Router, Territory
+
+log = structlog.get_logger("oneheart.http")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def request_context_middleware(access_log: bool) -> Any:
+    def factory(app: ASGIApp) -> ASGIApp:
+        async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http":
+                await app(scope, receive, send)
+                return
+            incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+            request_id = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+            structlog.contextvars.clear_contextvars()
+            structlog.contextvars.bind_contextvars(request_id=request_id)
+            started = time.perf_counter()
+            status = 500
+
+            async def send_with_id(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                    MutableScopeHeaders.from_message(message)["x-request-id"] = request_id
+                await send(message)
+
+            try:
+                await app(scope, receive, send_with_id)
+            finally:
+                if access_log:
+                    log.info(
+                        "request",
+                        method=scope["method"],
+                        path=scope["path"],
+                        status=status,
+                        ms=round((time.perf_counter() - started) * 1000, 2),
+                    )
+
+        return middleware
+
+    return factory
+
+
+def provide_router(request: Request[Any, Any, Any]) -> Router:
+    return request.app.state.router  # type: ignore[no-any-return]
+
+
+async def provide_territory(
+    router: Router,
+    x_territory: Annotated[
+        str,
+        Parameter(
+            header="X-Territory",
+            description="Code of the territory this request acts in",
+            pattern=r"^[a-z][a-z0-9_]{1,30}$",
+        ),
+    ],
+) -> Territory:
+    territory = await router.resolve(x_territory)
+    structlog.contextvars.bind_contextvars(territory=territory.code)
+    return territory

@@ -1,0 +1,77 @@
+"""Node settings, read from the environment (prefix ``OH_``), ``.env`` and the stack file.
+
+``oneheart stack up`` writes ``<data_dir>/stack.env`` with the addresses it started or found;
+real environment variables always win over both files.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _data_dir() -> Path:
+    return Path(os.environ.get("OH_DATA_DIR", ".data")).resolve()
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="OH_",
+        env_file=(".env", str(_data_dir() / "stack.env")),
+        extra="ignore",
+    )
+
+    data_dir: Path = Field(default_factory=_data_dir)
+
+    # The registry's own database (the `global` schema lives here).
+    registry_dsn: str = "postgresql://postgres@127.0.0.1:5432/oneheart"
+    nats_url: str = "nats://127.0.0.1:4222"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+
+    # Global admin token for the registry API until OIDC roles land. Unset: the API refuses all.
+    admin_token: SecretStr | None = None
+
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    access_log: bool = True
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    # Database pools: one per database server.
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+    db_connect_timeout: float = 3.0
+    db_statement_timeout_ms: int = 15000
+    # Set when a server sits behind a transaction-mode pooler (PgBouncer): no prepared statements.
+    db_behind_pooler: bool = False
+    retry_after_seconds: int = 5
+
+    registry_cache_ttl: float = 30.0
+
+    # Events.
+    stream_name: str = "OH"
+    stream_duplicate_window: float = 120.0
+    relay_batch: int = 200
+    relay_sweep_interval: float = 10.0
+    consumer_batch: int = 50
+    consumer_ack_wait: float = 30.0
+    consumer_max_backoff: float = 60.0
+
+    # Limits.
+    page_size_default: int = 50
+    page_size_max: int = 200
+    request_max_body: int = 1_048_576
+    migrate_concurrency: int = 8
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.data_dir / "secrets"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,137 @@
+"""NATS with JetStream for development: the machine's server, or one we start."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import subprocess
+import sys
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import nats
+from nats.errors import Error as NatsError
+
+from core.stack.system import apt_install, find_program, free_port, port_open, read_pid, stop_pid, wait_for
+
+DEFAULT_PORT = 4222
+FALLBACK_PORT = 54222
+START_TIMEOUT = 20.0
+T = TypeVar("T")
+
+
+def _run_async(coro: Coroutine[Any, Any, T]) -> T:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    # Called from async code (a test, the app): run the check on a private loop.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+async def _quiet(_error: Exception) -> None:
+    return None  # failures are reported through the return value
+
+
+async def _has_jetstream(url: str, wait: float) -> bool:
+    try:
+        nc = await nats.connect(
+            url, connect_timeout=wait, allow_reconnect=False, max_reconnect_attempts=0, error_cb=_quiet
+        )
+    except (TimeoutError, NatsError, OSError):
+        return False
+    try:
+        await nc.jetstream(timeout=wait).account_info()
+        return True
+    except (TimeoutError, NatsError, OSError):
+        return False
+    finally:
+        await nc.close()
+
+
+def jetstream_ready(url: str, timeout: float = 2.0) -> bool:
+    """True when a NATS server answers at ``url`` with JetStream enabled."""
+    return _run_async(_has_jetstream(url, timeout))
+
+
+def nats_url(port: int) -> str:
+    return f"nats://127.0.0.1:{port}"
+
+
+def _files(data_dir: Path) -> tuple[Path, Path, Path, Path]:
+    root = Path(data_dir).resolve()
+    store = root / "nats"
+    return store, store / "nats-server.pid", store / "port", root / "logs" / "nats.log"
+
+
+def our_port(data_dir: Path) -> int | None:
+    """The port of the nats-server we started for ``data_dir``, if it still runs."""
+    _store, pidfile, portfile, _log = _files(data_dir)
+    if read_pid(pidfile, "nats-server") is None:
+        return None
+    try:
+        return int(portfile.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _server_binary() -> str:
+    binary = find_program("nats-server")
+    if binary is None:
+        print("nats-server not found; installing Debian's nats-server", file=sys.stderr)
+        apt_install("nats-server")
+        binary = find_program("nats-server")
+    if binary is None:
+        raise RuntimeError("nats-server not found even after installing Debian's nats-server")
+    return binary
+
+
+def ensure_nats(data_dir: Path) -> str:
+    """A NATS URL with JetStream: 127.0.0.1:4222 when it has JetStream, else our own server."""
+    ours = our_port(data_dir)
+    if ours is not None:
+        url = nats_url(ours)
+        wait_for(lambda: jetstream_ready(url), START_TIMEOUT, f"nats-server on port {ours}")
+        return url
+    machine = nats_url(DEFAULT_PORT)
+    if port_open("127.0.0.1", DEFAULT_PORT) and jetstream_ready(machine):
+        return machine
+    port = DEFAULT_PORT
+    if port_open("127.0.0.1", port):
+        port = FALLBACK_PORT if not port_open("127.0.0.1", FALLBACK_PORT) else free_port()
+    return _start(data_dir, port)
+
+
+def _start(data_dir: Path, port: int) -> str:
+    binary = _server_binary()
+    store, pidfile, portfile, log = _files(data_dir)
+    store.mkdir(parents=True, exist_ok=True)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [binary, "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", str(store), "-P", str(pidfile)]
+    with log.open("ab") as out:
+        # Own session: the server outlives the command that started it, like a daemon.
+        proc = subprocess.Popen(  # noqa: S603 - fixed arguments, no shell
+            cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True
+        )
+    portfile.write_text(str(port))
+    url = nats_url(port)
+
+    def ready() -> bool:
+        if proc.poll() is not None:
+            raise RuntimeError(f"nats-server exited with code {proc.returncode}; see {log}")
+        return port_open("127.0.0.1", port) and jetstream_ready(url)
+
+    wait_for(ready, START_TIMEOUT, f"nats-server on port {port} (log: {log})")
+    return url
+
+
+def stop_nats(data_dir: Path) -> None:
+    """Stop the nats-server that ensure_nats started for ``data_dir``; never the machine's."""
+    _store, pidfile, portfile, _log = _files(data_dir)
+    pid = read_pid(pidfile, "nats-server")
+    if pid is not None:
+        stop_pid(pid, "nats-server")
+    pidfile.unlink(missing_ok=True)
+    portfile.unlink(missing_ok=True)

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+import sqlalchemy as sa
+from litestar import Controller, Request, get
+from litestar.di import Provide
+from litestar.params import Parameter
+
+from core.errors import InvalidInput, error_responses
+from core.http import provide_territory
+from core.pagination import decode_cursor, encode_cursor
+from services.activity.models import activity
+from territories.routing import Router, Territory
+
+
+class ActivityItem(msgspec.Struct):
+    id: int
+    type: str
+    occurred_at: datetime
+    data: dict[str, Any]
+
+
+class ActivityPage(msgspec.Struct):
+    items: list[ActivityItem]
+    next_cursor: str | None
+
+
+class ActivityController(Controller):
+    path = "/api/activity"
+    tags = ["activity"]
+    dependencies = {"territory": Provide(provide_territory)}
+
+    @get(responses=error_responses(404, 423, 503), summary="The territory's activity feed, newest first")
+    async def feed(
+        self,
+        request: Request[Any, Any, Any],
+        router: Router,
+        territory: Territory,
+        limit: Annotated[int | None, Parameter(ge=1, le=200)] = None,
+        cursor: Annotated[str | None, Parameter(max_length=512)] = None,
+    ) -> ActivityPage:
+        settings = request.app.state.settings
+        size = min(limit or settings.page_size_default, settings.page_size_max)
+        query = sa.select(activity).order_by(activity.c.id.desc()).limit(size + 1)
+        if cursor:
+            (last,) = decode_cursor(cursor)
+            if not last.isdigit():
+                raise InvalidInput("malformed cursor")
+            query = query.where(activity.c.id < int(last))
+        async with router.transaction(territory) as conn:
+            rows = (await conn.execute(query)).all()
+        items = [ActivityItem(r.id, r.type, r.occurred_at, r.data) for r in rows[:size]]
+        return ActivityPage(items, encode_cursor(str(items[-1].id)) if len(rows) > size else None)

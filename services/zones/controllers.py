@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.di import Provide
+from litestar.params import Parameter
+
+from core.errors import error_responses
+from core.http import provide_territory
+from core.idempotency import claim, remember, request_hash
+from services.zones.dto import Zone, ZoneIn, ZonePage
+from services.zones.service import create_zone, list_zones
+from territories.routing import Router, Territory
+
+IdempotencyKey = Annotated[
+    str | None,
+    Parameter(
+        header="Idempotency-Key", required=False, max_length=255, description="Replays the first answer"
+    ),
+]
+
+
+class ZoneController(Controller):
+    path = "/api/zones"
+    tags = ["zones"]
+    dependencies = {"territory": Provide(provide_territory)}
+
+    @get(responses=error_responses(404, 423, 503), summary="List the territory's zones")
+    async def list(
+        self,
+        request: Request[Any, Any, Any],
+        router: Router,
+        territory: Territory,
+        limit: Annotated[int | None, Parameter(ge=1, le=200)] = None,
+        cursor: Annotated[str | None, Parameter(max_length=512)] = None,
+    ) -> ZonePage:
+        settings = request.app.state.settings
+        size = min(limit or settings.page_size_default, settings.page_size_max)
+        async with router.transaction(territory) as conn:
+            items, next_cursor = await list_zones(conn, limit=size, cursor=cursor)
+        return ZonePage(items, next_cursor)
+
+    @post(
+        status_code=201,
+        responses=error_responses(404, 422, 423, 503),
+        summary="Create a zone (emits zone.created)",
+    )
+    async def create(
+        self, router: Router, territory: Territory, data: ZoneIn, idempotency_key: IdempotencyKey = None
+    ) -> Response[Zone]:
+        async with router.transaction(territory) as conn:
+            if idempotency_key is not None:
+                digest = request_hash("POST", "/api/zones", msgspec.to_builtins(data))
+                stored = await claim(conn, idempotency_key, digest)
+                if stored is not None:
+                    return Response(msgspec.convert(stored[1], Zone), status_code=stored[0])
+            zone = await create_zone(conn, territory.code, data)
+            if idempotency_key is not None:
+                await remember(conn, idempotency_key, 201, msgspec.to_builtins(zone))
+        return Response(zone, status_code=201)

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core.errors import InvalidInput
+from core.events.outbox import emit
+from core.pagination import decode_cursor, encode_cursor
+from services.zones.dto import Zone, ZoneIn
+from services.zones.models import zones
+
+
+def _zone(row: Any) -> Zone:
+    return Zone(row.id, row.name, row.lat, row.lng, row.radius_m, row.created_at)
+
+
+async def create_zone(conn: AsyncConnection, territory: str, data: ZoneIn) -> Zone:
+    row = (
+        await conn.execute(
+            zones.insert()
+            .values(
+                id=uuid.uuid4(), name=data.name.strip(), lat=data.lat, lng=data.lng, radius_m=data.radius_m
+            )
+            .returning(zones)
+        )
+    ).one()
+    zone = _zone(row)
+    await emit(
+        conn,
+        territory,
+        "zone.created",
+        {
+            "zone_id": str(zone.id),
+            "name": zone.name,
+            "lat": zone.lat,
+            "lng": zone.lng,
+            "radius_m": zone.radius_m,
+        },
+    )
+    return zone
+
+
+async def list_zones(
+    conn: AsyncConnection, *, limit: int, cursor: str | None
+) -> tuple[list[Zone], str | None]:
+    query = sa.select(zones).order_by(zones.c.created_at, zones.c.id).limit(limit + 1)
+    if cursor:
+        at, last_id = decode_cursor(cursor, 2)
+        try:
+            key = (datetime.fromisoformat(at), uuid.UUID(last_id))
+        except ValueError:
+            raise InvalidInput("malformed cursor") from None
+        query = query.where(sa.tuple_(zones.c.created_at, zones.c.id) > key)
+    rows = [_zone(r) for r in await conn.execute(query)]
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (encode_cursor(rows[-1].created_at.isoformat(), str(rows[-1].id)) if more else None)

@@ -1,0 +1,170 @@
+"""Schema migrations: one Alembic history for ``global``, one for the territory template.
+
+Alembic runs programmatically inside a transaction already scoped to the target schema
+(``version_table_schema`` is that schema), so a failed upgrade leaves the territory at its
+previous revision. ``migrate_all`` reads every territory's revision in a few queries per
+server, skips the up-to-date ones without opening a transaction on them, and upgrades the
+rest in parallel with bounded concurrency; re-running it resumes after a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from alembic.config import Config
+from alembic.runtime.environment import EnvironmentContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from core.db import scoped_transaction
+from territories import models
+from territories.codes import GLOBAL, quoted_schema, schema_for
+
+Kind = Literal["global", "territory"]
+_CHUNK = 250
+
+
+@cache
+def alembic_config(kind: Kind) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(resources.files("schemas") / "migrations" / kind))
+    return cfg
+
+
+@cache
+def script_directory(kind: Kind) -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config(kind))
+
+
+def head(kind: Kind) -> str:
+    rev = script_directory(kind).get_current_head()
+    assert rev is not None
+    return rev
+
+
+def _upgrade_sync(sync_conn: sa.Connection, kind: Kind, schema: str, target: str) -> None:
+    script = script_directory(kind)
+
+    def fn(rev: Any, _context: Any) -> Any:
+        return script._upgrade_revs(target, rev)
+
+    with EnvironmentContext(alembic_config(kind), script, fn=fn, destination_rev=target) as env:
+        env.configure(connection=sync_conn, version_table_schema=schema, transactional_ddl=True)
+        with env.begin_transaction():
+            env.run_migrations()
+
+
+async def upgrade_schema(engine: AsyncEngine, kind: Kind, schema: str, target: str = "head") -> None:
+    """Create ``schema`` if needed and upgrade it to ``target``, all in one transaction."""
+    async with scoped_transaction(engine, schema) as conn:
+        await conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+        await conn.run_sync(_upgrade_sync, kind, schema, target)
+
+
+async def upgrade_global(engine: AsyncEngine) -> None:
+    await upgrade_schema(engine, "global", GLOBAL)
+
+
+async def current_revisions(engine: AsyncEngine, codes: list[str]) -> dict[str, str | None]:
+    """Each territory's template revision on one server (None: schema or version table missing)."""
+    revisions: dict[str, str | None] = dict.fromkeys(codes)
+    async with engine.connect() as conn:
+        present = {
+            r[0]
+            for r in await conn.execute(
+                sa.text(
+                    "SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE c.relname = 'alembic_version' AND n.nspname = ANY(:schemas)"
+                ),
+                {"schemas": [schema_for(c) for c in codes]},
+            )
+        }
+        with_table = [c for c in codes if schema_for(c) in present]
+        for i in range(0, len(with_table), _CHUNK):
+            chunk = with_table[i : i + _CHUNK]
+            union = " UNION ALL ".join(
+                f"SELECT '{c}', (SELECT version_num FROM {quoted_schema(c)}.alembic_version LIMIT 1)"
+                for c in chunk
+            )
+            for code, rev in await conn.execute(sa.text(union)):
+                revisions[code] = rev
+    return revisions
+
+
+@dataclass(slots=True)
+class Outcome:
+    code: str
+    server: str
+    before: str | None
+    after: str | None
+    status: Literal["upgraded", "skipped", "failed"]
+    seconds: float = 0.0
+    error: str | None = None
+
+
+async def migrate_territories(
+    engines: dict[str, AsyncEngine],
+    territories: list[tuple[str, str]],
+    *,
+    target: str = "head",
+    concurrency: int = 8,
+    on_outcome: Callable[[Outcome], None] | None = None,
+) -> list[Outcome]:
+    """Upgrade ``(code, server_alias)`` territories to ``target``; failures don't stop the rest."""
+    goal = head("territory") if target == "head" else target
+    by_server: dict[str, list[str]] = {}
+    for code, alias in territories:
+        by_server.setdefault(alias, []).append(code)
+
+    outcomes: list[Outcome] = []
+    todo: list[Outcome] = []
+    for alias, codes in by_server.items():
+        try:
+            revs = await current_revisions(engines[alias], codes)
+        except Exception as exc:
+            for code in codes:
+                outcomes.append(
+                    Outcome(code, alias, None, None, "failed", error=f"server unavailable: {exc}")
+                )
+            continue
+        for code in codes:
+            item = Outcome(code, alias, revs[code], revs[code], "skipped")
+            (outcomes if revs[code] == goal else todo).append(item)
+    if on_outcome:
+        for item in outcomes:
+            on_outcome(item)
+
+    gate = asyncio.Semaphore(max(1, concurrency))
+
+    async def one(item: Outcome) -> None:
+        async with gate:
+            started = time.perf_counter()
+            try:
+                await upgrade_schema(engines[item.server], "territory", schema_for(item.code), goal)
+                item.status, item.after = "upgraded", goal
+            except Exception as exc:
+                item.status, item.error = "failed", f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+            item.seconds = time.perf_counter() - started
+            if on_outcome:
+                on_outcome(item)
+
+    await asyncio.gather(*(one(item) for item in todo))
+    outcomes.extend(todo)
+    return sorted(outcomes, key=lambda o: o.code)
+
+
+async def registered_territories(registry: AsyncEngine) -> list[tuple[str, str]]:
+    async with registry.connect() as conn:
+        rows = await conn.execute(
+            sa.select(models.territories.c.code, models.territories.c.server_alias).order_by(
+                models.territories.c.code
+            )
+        )
+        return [(r[0], r[1]) for r in rows]

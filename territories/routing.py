@@ -1,0 +1,175 @@
+"""Route a territory to its database server and scope a transaction to its schema.
+
+One :class:`Router` per process. Registry lookups are cached for ``registry_cache_ttl`` and
+dropped early when a ``territory.*`` registry event arrives over NATS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from core.db import create_server_engine, scoped_transaction
+from core.errors import Locked, NotFound, Unavailable
+from core.settings import Settings
+from territories import models
+from territories.codes import GLOBAL, check_code
+from territories.servers import full_dsn
+
+
+@dataclass(frozen=True, slots=True)
+class Territory:
+    code: str
+    name: str
+    status: str
+    server_alias: str
+    schema_name: str
+    residency_region: str
+    matrix_homeserver: str | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_row(cls, row: Any) -> Territory:
+        m = row._mapping
+        return cls(
+            code=m["code"],
+            name=m["name"],
+            status=m["status"],
+            server_alias=m["server_alias"],
+            schema_name=m["schema_name"],
+            residency_region=m["residency_region"],
+            matrix_homeserver=m["matrix_homeserver"],
+            settings=dict(m["settings"] or {}),
+        )
+
+
+# What a dead or restarting server raises, at connect or on a pooled connection.
+_DOWN = (
+    OSError,
+    TimeoutError,
+    sa.exc.TimeoutError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.InterfaceError,
+)
+
+
+def is_server_down(exc: BaseException) -> bool:
+    if isinstance(exc, sa.exc.DBAPIError):
+        return (
+            exc.connection_invalidated
+            or isinstance(exc.orig, _DOWN)
+            or isinstance(getattr(exc.orig, "__cause__", None), _DOWN)
+        )
+    return isinstance(exc, _DOWN)
+
+
+class Router:
+    def __init__(self, settings: Settings, registry: AsyncEngine | None = None) -> None:
+        self.settings = settings
+        self.registry = registry or create_server_engine(settings.registry_dsn, settings, pool_size=5)
+        self._engines: dict[str, AsyncEngine] = {}
+        self._engine_lock = asyncio.Lock()
+        self._cache: dict[str, tuple[float, Territory]] = {}
+
+    # --- registry lookups -------------------------------------------------------------
+    async def lookup(self, code: str) -> Territory:
+        """The registry row for ``code``, cached; :class:`NotFound` if there is none."""
+        check_code(code)
+        hit = self._cache.get(code)
+        now = time.monotonic()
+        if hit and hit[0] > now:
+            return hit[1]
+        async with self.registry.connect() as conn:
+            row = (
+                await conn.execute(sa.select(models.territories).where(models.territories.c.code == code))
+            ).first()
+        if row is None:
+            raise NotFound(f"unknown territory {code!r}")
+        territory = Territory.from_row(row)
+        self._cache[code] = (now + self.settings.registry_cache_ttl, territory)
+        return territory
+
+    async def resolve(self, code: str) -> Territory:
+        """An active territory; 404 if unknown, 423 if suspended or not yet provisioned."""
+        territory = await self.lookup(code)
+        if territory.status == "suspended":
+            raise Locked(f"territory {code!r} is suspended")
+        if territory.status != "active":
+            raise Locked(f"territory {code!r} is not active yet ({territory.status})")
+        return territory
+
+    def invalidate(self, code: str | None = None) -> None:
+        if code is None:
+            self._cache.clear()
+        else:
+            self._cache.pop(code, None)
+
+    # --- engines (one per server) -----------------------------------------------------
+    async def engine(self, alias: str) -> AsyncEngine:
+        engine = self._engines.get(alias)
+        if engine is not None:
+            return engine
+        async with self._engine_lock:
+            if alias not in self._engines:
+                async with self.registry.connect() as conn:
+                    dsn = (
+                        await conn.execute(
+                            sa.select(models.db_servers.c.dsn).where(models.db_servers.c.alias == alias)
+                        )
+                    ).scalar_one_or_none()
+                if dsn is None:
+                    raise NotFound(f"unknown database server {alias!r}")
+                self._engines[alias] = create_server_engine(
+                    full_dsn(self.settings, alias, dsn), self.settings
+                )
+            return self._engines[alias]
+
+    async def server_engines(self) -> dict[str, AsyncEngine]:
+        """An engine for every registered server."""
+        async with self.registry.connect() as conn:
+            aliases = [r[0] for r in await conn.execute(sa.select(models.db_servers.c.alias))]
+        return {alias: await self.engine(alias) for alias in aliases}
+
+    async def drop_engine(self, alias: str) -> None:
+        engine = self._engines.pop(alias, None)
+        if engine is not None:
+            await engine.dispose()
+
+    # --- transactions -----------------------------------------------------------------
+    @asynccontextmanager
+    async def transaction(self, territory: Territory | str) -> AsyncIterator[AsyncConnection]:
+        """A transaction on the territory's server, scoped to its schema.
+
+        ``"global"`` scopes to the registry's own schema. A server that is down gives
+        :class:`Unavailable` (503 with Retry-After); other territories are unaffected.
+        """
+        if isinstance(territory, str) and territory == GLOBAL:
+            engine, schema, alias = self.registry, GLOBAL, "registry"
+        else:
+            t = territory if isinstance(territory, Territory) else await self.lookup(territory)
+            engine, schema, alias = await self.engine(t.server_alias), t.schema_name, t.server_alias
+        try:
+            async with scoped_transaction(engine, schema) as conn:
+                yield conn
+        except Exception as exc:
+            if is_server_down(exc):
+                raise Unavailable(
+                    f"database server {alias!r} is unavailable",
+                    headers={"Retry-After": str(self.settings.retry_after_seconds)},
+                ) from exc
+            raise
+
+    async def close(self) -> None:
+        for engine in self._engines.values():
+            await engine.dispose()
+        self._engines.clear()
+        await self.registry.dispose()
