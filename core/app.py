@@ -67,7 +67,7 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
             await watcher
         if app.state.nats is not None:
             with contextlib.suppress(Exception):
-                await app.state.nats.drain()
+                await app.state.nats.close()
         await app.state.redis.aclose()
         await app.state.router.close()
 
@@ -102,9 +102,7 @@ def create_app(settings: Settings | None = None, only: list[str] | None = None) 
             description="Territory registry and territory-scoped APIs of a OneHeart node.",
             path="/docs",
             render_plugins=[SwaggerRenderPlugin()],
-            components=Components(
-                security_schemes={"adminToken": SecurityScheme(type="http", scheme="bearer")}
-            ),
+            components=Components(security_schemes={"adminToken": SecurityScheme(type="http", scheme="bearer")}),
         ),
         debug=False,
     )
@@ -114,7 +112,7 @@ def create_app(settings: Settings | None = None, only: list[str] | None = None) 
 
 def openapi_document() -> str:
     """The OpenAPI document of the full app, as stable JSON."""
-    import json
+    import msgspec
 
     schema = create_app(Settings()).openapi_schema.to_schema()
-    return json.dumps(schema, indent=2, sort_keys=True)
+    return msgspec.json.format(msgspec.json.encode(schema, order="sorted"), indent=2).decode()

@@ -37,9 +37,7 @@ app.add_typer(openapi_app, name="openapi")
 try:
     from core.stack.cli import stack_app
 
-    app.add_typer(
-        stack_app, name="stack", help="Start, inspect or stop the local stack (Postgres, NATS, Redis)."
-    )
+    app.add_typer(stack_app, name="stack", help="Start, inspect or stop the local stack (Postgres, NATS, Redis).")
 except ImportError:  # pragma: no cover - the stack module is optional in slim images
     pass
 
@@ -101,20 +99,19 @@ def serve(
 @app.command()
 def worker(
     relay: Annotated[bool, typer.Option(help="Run the outbox relay")] = True,
-    consumers: Annotated[
-        str | None, typer.Option(help="Comma-separated consumer names (default: all)")
-    ] = None,
+    consumers: Annotated[bool, typer.Option(help="Run the event consumers")] = True,
+    consumer: Annotated[list[str] | None, typer.Option(help="Run only this consumer (repeatable)")] = None,
 ) -> None:
     """Run the outbox relay and the event consumers."""
     from core.worker import run_worker
 
-    names = [c.strip() for c in consumers.split(",")] if consumers else None
+    names = consumer if consumers and consumer else ([] if not consumers else None)
     try:
         asyncio.run(run_worker(get_settings(), relay=relay, consumer_names=names))
     except KeyboardInterrupt:
         pass
     except ValueError as exc:
-        err.print(f"[red]error[/red]: {exc}")
+        err.print(f"[red]error[/red]: {escape(str(exc))}")
         raise typer.Exit(2) from None
 
 
@@ -169,9 +166,7 @@ def territory_create(
         )
     )
     verb = "created" if created else "already exists:"
-    console.print(
-        f"territory [bold]{territory.code}[/bold] {verb} {territory.schema_name} on {territory.server_alias}"
-    )
+    console.print(f"territory [bold]{territory.code}[/bold] {verb} {territory.schema_name} on {territory.server_alias}")
 
 
 @territory_app.command("list")
@@ -283,9 +278,7 @@ def territory_migrate(
                 )
         if table.row_count:
             console.print(table)
-        console.print(
-            f"upgraded {counts['upgraded']}, up to date {counts['skipped']}, failed {counts['failed']}"
-        )
+        console.print(f"upgraded {counts['upgraded']}, up to date {counts['skipped']}, failed {counts['failed']}")
     if counts["failed"]:
         raise typer.Exit(1)
 

@@ -51,9 +51,7 @@ def create_server_engine(dsn: str, settings: Settings, *, pool_size: int | None 
 
 async def scope(conn: AsyncConnection, schema: str) -> None:
     """Point this transaction at ``schema`` (already validated) with ``public`` behind it."""
-    await conn.execute(
-        sa.text("SELECT set_config('search_path', :path, true)"), {"path": f'"{schema}", public'}
-    )
+    await conn.execute(sa.text("SELECT set_config('search_path', :path, true)"), {"path": f'"{schema}", public'})
 
 
 @asynccontextmanager

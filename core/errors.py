@@ -62,9 +62,7 @@ class Unavailable(AppError):
 
 
 def _json(status: int, body: ErrorBody, headers: dict[str, str] | None = None) -> Response[bytes]:
-    return Response(
-        msgspec.json.encode(body), status_code=status, media_type="application/json", headers=headers
-    )
+    return Response(msgspec.json.encode(body), status_code=status, media_type="application/json", headers=headers)
 
 
 def app_error_handler(_: Request[Any, Any, Any], exc: AppError) -> Response[bytes]:
@@ -127,6 +125,5 @@ _DESCRIPTIONS = {
 def error_responses(*statuses: int) -> dict[int, ResponseSpec]:
     """OpenAPI entries for the errors a route can answer (all with :class:`ErrorBody`)."""
     return {
-        s: ResponseSpec(data_container=ErrorBody, description=_DESCRIPTIONS.get(s, "Error"))
-        for s in (400, *statuses)
+        s: ResponseSpec(data_container=ErrorBody, description=_DESCRIPTIONS.get(s, "Error")) for s in (400, *statuses)
     }

@@ -10,7 +10,8 @@ from typing import Annotated, Any
 import structlog
 from litestar import Request
 from litestar.datastructures import MutableScopeHeaders
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import HeaderParameter
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from territories.routing import Router, Territory
@@ -61,11 +62,11 @@ def provide_router(request: Request[Any, Any, Any]) -> Router:
 
 
 async def provide_territory(
-    router: Router,
+    router: NamedDependency[Router],
     x_territory: Annotated[
         str,
-        Parameter(
-            header="X-Territory",
+        HeaderParameter(
+            name="X-Territory",
             description="Code of the territory this request acts in",
             pattern=r"^[a-z][a-z0-9_]{1,30}$",
         ),

@@ -57,9 +57,9 @@ async def claim(conn: AsyncConnection, key: str, digest: str) -> tuple[int, Any]
         return None
     row = (
         await conn.execute(
-            sa.select(
-                idempotency_keys.c.request_hash, idempotency_keys.c.status, idempotency_keys.c.body
-            ).where(idempotency_keys.c.key == key)
+            sa.select(idempotency_keys.c.request_hash, idempotency_keys.c.status, idempotency_keys.c.body).where(
+                idempotency_keys.c.key == key
+            )
         )
     ).one()
     if row.request_hash != digest:
@@ -68,6 +68,4 @@ async def claim(conn: AsyncConnection, key: str, digest: str) -> tuple[int, Any]
 
 
 async def remember(conn: AsyncConnection, key: str, status: int, body: Any) -> None:
-    await conn.execute(
-        idempotency_keys.update().where(idempotency_keys.c.key == key).values(status=status, body=body)
-    )
+    await conn.execute(idempotency_keys.update().where(idempotency_keys.c.key == key).values(status=status, body=body))

@@ -19,9 +19,7 @@ from territories.routing import Router
 log = structlog.get_logger(__name__)
 
 
-async def run_worker(
-    settings: Settings, *, relay: bool = True, consumer_names: list[str] | None = None
-) -> None:
+async def run_worker(settings: Settings, *, relay: bool = True, consumer_names: list[str] | None = None) -> None:
     configure_logging(settings.log_level, settings.log_json)
     available = {c.name: c for c in services.consumers()}
     chosen = list(available.values()) if consumer_names is None else []
@@ -62,6 +60,6 @@ async def run_worker(
             with contextlib.suppress(BaseException):
                 await task
         with contextlib.suppress(Exception):
-            await nc.drain()
+            await nc.close()
         await router.close()
         log.info("worker stopped")

@@ -10,6 +10,7 @@ rest in parallel with bounded concurrency; re-running it resumes after a failure
 from __future__ import annotations
 
 import asyncio
+import io
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ import sqlalchemy as sa
 from alembic.config import Config
 from alembic.runtime.environment import EnvironmentContext
 from alembic.script import ScriptDirectory
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from core.db import scoped_transaction
 from territories import models
@@ -49,23 +50,62 @@ def head(kind: Kind) -> str:
     return rev
 
 
-def _upgrade_sync(sync_conn: sa.Connection, kind: Kind, schema: str, target: str) -> None:
+@cache
+def upgrade_sql(kind: Kind, start: str | None, target: str) -> str:
+    """The DDL that takes a schema from ``start`` to ``target``, rendered once by Alembic.
+
+    Alembic's offline mode renders the history as SQL with unqualified names; applied under
+    a search_path scoped to one schema it upgrades that schema. Rendering once and applying
+    the text avoids Alembic's module-global ``op``/``context`` proxies, which are not safe
+    for concurrent migrations in one process, and costs one round trip per territory.
+    Template migrations must therefore be offline-capable (no reads of live data).
+    """
     script = script_directory(kind)
+    out = io.StringIO()
 
     def fn(rev: Any, _context: Any) -> Any:
         return script._upgrade_revs(target, rev)
 
-    with EnvironmentContext(alembic_config(kind), script, fn=fn, destination_rev=target) as env:
-        env.configure(connection=sync_conn, version_table_schema=schema, transactional_ddl=True)
+    with EnvironmentContext(
+        alembic_config(kind), script, fn=fn, as_sql=True, starting_rev=start, destination_rev=target
+    ) as env:
+        env.configure(dialect_name="postgresql", as_sql=True, output_buffer=out, transactional_ddl=False)
         with env.begin_transaction():
             env.run_migrations()
+    return out.getvalue()
 
 
-async def upgrade_schema(engine: AsyncEngine, kind: Kind, schema: str, target: str = "head") -> None:
-    """Create ``schema`` if needed and upgrade it to ``target``, all in one transaction."""
+async def schema_revision(conn: AsyncConnection, schema: str) -> str | None:
+    exists = (
+        await conn.execute(
+            sa.text(
+                "SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = :schema AND c.relname = 'alembic_version'"
+            ),
+            {"schema": schema},
+        )
+    ).first()
+    if exists is None:
+        return None
+    return (await conn.execute(sa.text(f'SELECT version_num FROM "{schema}".alembic_version'))).scalar()
+
+
+async def upgrade_schema(engine: AsyncEngine, kind: Kind, schema: str, target: str = "head") -> str | None:
+    """Create ``schema`` if needed and upgrade it to ``target`` in one transaction.
+
+    Returns the revision it started from. Concurrent upgrades of one schema queue on an
+    advisory lock; the second finds nothing left to do.
+    """
+    goal = head(kind) if target == "head" else target
     async with scoped_transaction(engine, schema) as conn:
+        await conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:s))"), {"s": f"oh-migrate:{schema}"})
         await conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
-        await conn.run_sync(_upgrade_sync, kind, schema, target)
+        before = await schema_revision(conn, schema)
+        if before != goal:
+            raw = await conn.get_raw_connection()
+            # Simple-query protocol: the whole script in one round trip, inside this transaction.
+            await raw.driver_connection.execute(upgrade_sql(kind, before, goal))  # type: ignore[union-attr]
+        return before
 
 
 async def upgrade_global(engine: AsyncEngine) -> None:
@@ -90,8 +130,7 @@ async def current_revisions(engine: AsyncEngine, codes: list[str]) -> dict[str, 
         for i in range(0, len(with_table), _CHUNK):
             chunk = with_table[i : i + _CHUNK]
             union = " UNION ALL ".join(
-                f"SELECT '{c}', (SELECT version_num FROM {quoted_schema(c)}.alembic_version LIMIT 1)"
-                for c in chunk
+                f"SELECT '{c}', (SELECT version_num FROM {quoted_schema(c)}.alembic_version LIMIT 1)" for c in chunk
             )
             for code, rev in await conn.execute(sa.text(union)):
                 revisions[code] = rev
@@ -130,9 +169,7 @@ async def migrate_territories(
             revs = await current_revisions(engines[alias], codes)
         except Exception as exc:
             for code in codes:
-                outcomes.append(
-                    Outcome(code, alias, None, None, "failed", error=f"server unavailable: {exc}")
-                )
+                outcomes.append(Outcome(code, alias, None, None, "failed", error=f"server unavailable: {exc}"))
             continue
         for code in codes:
             item = Outcome(code, alias, revs[code], revs[code], "skipped")
@@ -163,8 +200,6 @@ async def migrate_territories(
 async def registered_territories(registry: AsyncEngine) -> list[tuple[str, str]]:
     async with registry.connect() as conn:
         rows = await conn.execute(
-            sa.select(models.territories.c.code, models.territories.c.server_alias).order_by(
-                models.territories.c.code
-            )
+            sa.select(models.territories.c.code, models.territories.c.server_alias).order_by(models.territories.c.code)
         )
         return [(r[0], r[1]) for r in rows]

@@ -26,9 +26,7 @@ T, S = models.territories, models.db_servers
 
 
 async def _audit(conn: AsyncConnection, actor: str, action: str, target: str, **details: Any) -> None:
-    await conn.execute(
-        models.audit_log.insert().values(actor=actor, action=action, target=target, details=details)
-    )
+    await conn.execute(models.audit_log.insert().values(actor=actor, action=action, target=target, details=details))
 
 
 def server_view(row: Any) -> dict[str, Any]:
@@ -134,10 +132,7 @@ async def create_territory(
     async with router.transaction(GLOBAL) as conn:
         row = (
             await conn.execute(
-                T.update()
-                .where(T.c.code == code)
-                .values(status="active", updated_at=sa.func.now())
-                .returning(T)
+                T.update().where(T.c.code == code).values(status="active", updated_at=sa.func.now()).returning(T)
             )
         ).one()
         await emit(
@@ -164,10 +159,7 @@ async def set_status(router: Router, code: str, status: str, *, actor: str) -> T
         if row.status != status:
             row = (
                 await conn.execute(
-                    T.update()
-                    .where(T.c.code == code)
-                    .values(status=status, updated_at=sa.func.now())
-                    .returning(T)
+                    T.update().where(T.c.code == code).values(status=status, updated_at=sa.func.now()).returning(T)
                 )
             ).one()
             event = "territory.suspended" if status == "suspended" else "territory.resumed"

@@ -89,9 +89,7 @@ class Router:
         if hit and hit[0] > now:
             return hit[1]
         async with self.registry.connect() as conn:
-            row = (
-                await conn.execute(sa.select(models.territories).where(models.territories.c.code == code))
-            ).first()
+            row = (await conn.execute(sa.select(models.territories).where(models.territories.c.code == code))).first()
         if row is None:
             raise NotFound(f"unknown territory {code!r}")
         territory = Territory.from_row(row)
@@ -122,15 +120,11 @@ class Router:
             if alias not in self._engines:
                 async with self.registry.connect() as conn:
                     dsn = (
-                        await conn.execute(
-                            sa.select(models.db_servers.c.dsn).where(models.db_servers.c.alias == alias)
-                        )
+                        await conn.execute(sa.select(models.db_servers.c.dsn).where(models.db_servers.c.alias == alias))
                     ).scalar_one_or_none()
                 if dsn is None:
                     raise NotFound(f"unknown database server {alias!r}")
-                self._engines[alias] = create_server_engine(
-                    full_dsn(self.settings, alias, dsn), self.settings
-                )
+                self._engines[alias] = create_server_engine(full_dsn(self.settings, alias, dsn), self.settings)
             return self._engines[alias]
 
     async def server_engines(self) -> dict[str, AsyncEngine]:

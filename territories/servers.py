@@ -11,7 +11,7 @@ import json
 import os
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 from core.errors import InvalidInput
 from core.settings import Settings
@@ -25,7 +25,10 @@ def split_password(dsn: str) -> tuple[str, str | None]:
     if url.get_backend_name() != "postgresql" or not url.host or not url.database:
         raise InvalidInput("DSN must look like postgresql://user@host:port/database")
     password = url.password
-    bare = url.set(password=None, drivername="postgresql").render_as_string(hide_password=False)
+    # URL.set(password=None) keeps the old password: build the bare URL explicitly.
+    bare = URL.create(
+        "postgresql", username=url.username, host=url.host, port=url.port, database=url.database, query=url.query
+    ).render_as_string(hide_password=False)
     return bare, (str(password) if password is not None else None)
 
 
@@ -54,9 +57,7 @@ def store_password(settings: Settings, alias: str, password: str) -> None:
 
 def full_dsn(settings: Settings, alias: str, bare_dsn: str) -> str:
     """The DSN with its password put back, for opening a pool. Never log the result."""
-    password = os.environ.get(f"OH_DB_PASSWORD_{alias.upper().replace('-', '_')}") or _read(settings).get(
-        alias
-    )
+    password = os.environ.get(f"OH_DB_PASSWORD_{alias.upper().replace('-', '_')}") or _read(settings).get(alias)
     if not password:
         return bare_dsn
     return make_url(bare_dsn).set(password=password).render_as_string(hide_password=False)

@@ -112,9 +112,7 @@ async def run_consumer(router: Router, js: JetStreamContext, consumer: Consumer,
             HANDLED.labels(consumer.name, outcome).inc()
 
 
-async def run_consumers(
-    router: Router, js: JetStreamContext, consumers: list[Consumer], settings: Settings
-) -> None:
+async def run_consumers(router: Router, js: JetStreamContext, consumers: list[Consumer], settings: Settings) -> None:
     await asyncio.gather(*(run_consumer(router, js, c, settings) for c in consumers))
 
 

@@ -72,7 +72,5 @@ def validate(name: str, doc: dict[str, Any]) -> None:
 def known_types() -> list[str]:
     files = resources.files("schemas").joinpath("events").iterdir()
     return sorted(
-        f.name.removesuffix(".json")
-        for f in files
-        if f.name.endswith(".json") and f.name != f"{ENVELOPE}.json"
+        f.name.removesuffix(".json") for f in files if f.name.endswith(".json") and f.name != f"{ENVELOPE}.json"
     )

@@ -23,7 +23,5 @@ async def emit(conn: AsyncConnection, territory: str, event_type: str, data: dic
     await conn.execute(
         outbox.insert().values(id=event.id, type=event_type, subject=event.subject, envelope=event.to_json())
     )
-    await conn.execute(
-        sa.text("SELECT pg_notify(:channel, :territory)"), {"channel": CHANNEL, "territory": territory}
-    )
+    await conn.execute(sa.text("SELECT pg_notify(:channel, :territory)"), {"channel": CHANNEL, "territory": territory})
     return event

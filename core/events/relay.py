@@ -92,8 +92,7 @@ class Relay:
                 chunk = codes[i : i + _PENDING_CHUNK]
                 # Identifiers come from checked codes (quoted_schema validates again).
                 union = " UNION ALL ".join(
-                    f"SELECT '{c}' WHERE EXISTS (SELECT 1 FROM {quoted_schema(c)}.outbox "
-                    "WHERE published_at IS NULL)"
+                    f"SELECT '{c}' WHERE EXISTS (SELECT 1 FROM {quoted_schema(c)}.outbox WHERE published_at IS NULL)"
                     for c in chunk
                 )
                 found.extend(r[0] for r in (await conn.execute(sa.text(union))).all())
@@ -119,9 +118,7 @@ class Relay:
                         return total
                     await self._publish(rows)
                     await conn.execute(
-                        outbox.update()
-                        .where(outbox.c.id.in_([r.id for r in rows]))
-                        .values(published_at=sa.func.now())
+                        outbox.update().where(outbox.c.id.in_([r.id for r in rows])).values(published_at=sa.func.now())
                     )
                 total += len(rows)
                 PUBLISHED.labels(code).inc(len(rows))

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import nats
 from nats.errors import Error as NatsError
@@ -53,7 +54,17 @@ async def _has_jetstream(url: str, wait: float) -> bool:
 
 def jetstream_ready(url: str, timeout: float = 2.0) -> bool:
     """True when a NATS server answers at ``url`` with JetStream enabled."""
-    return _run_async(_has_jetstream(url, timeout))
+    parts = urlsplit(url)
+    if not port_open(parts.hostname or "127.0.0.1", parts.port or DEFAULT_PORT, timeout):
+        return False  # nats-py keeps retrying a refused first connection; don't ask it
+    return _run_async(_bounded(_has_jetstream(url, timeout), 3 * timeout))
+
+
+async def _bounded(coro: Coroutine[Any, Any, bool], seconds: float) -> bool:
+    try:
+        return await asyncio.wait_for(coro, seconds)
+    except TimeoutError:
+        return False
 
 
 def nats_url(port: int) -> str:

@@ -51,9 +51,7 @@ def _privileged(cmd: list[str]) -> list[str]:
         return cmd
     if shutil.which("sudo"):
         return ["sudo", "-n", *cmd] if not sys.stdin.isatty() else ["sudo", *cmd]
-    raise PermissionError(
-        f"installing packages needs root and sudo is not available; run as root: {' '.join(cmd)}"
-    )
+    raise PermissionError(f"installing packages needs root and sudo is not available; run as root: {' '.join(cmd)}")
 
 
 def apt_install(*packages: str) -> None:
@@ -62,9 +60,7 @@ def apt_install(*packages: str) -> None:
     if not packages:
         return
     if shutil.which("apt-get") is None:
-        raise RuntimeError(
-            f"apt-get not found: install {' '.join(packages)} with your system's package manager"
-        )
+        raise RuntimeError(f"apt-get not found: install {' '.join(packages)} with your system's package manager")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     if not _apt_updated:
         _run_apt(_privileged(["apt-get", "update"]), env, packages)
@@ -158,5 +154,6 @@ def redact_url(url: str) -> str:
         return url
     user = parts.username or ""
     host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
     netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
     return urlunsplit(parts._replace(netloc=netloc))

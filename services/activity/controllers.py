@@ -6,8 +6,8 @@ from typing import Annotated, Any
 import msgspec
 import sqlalchemy as sa
 from litestar import Controller, Request, get
-from litestar.di import Provide
-from litestar.params import Parameter
+from litestar.di import NamedDependency, Provide
+from litestar.params import QueryParameter
 
 from core.errors import InvalidInput, error_responses
 from core.http import provide_territory
@@ -37,10 +37,10 @@ class ActivityController(Controller):
     async def feed(
         self,
         request: Request[Any, Any, Any],
-        router: Router,
-        territory: Territory,
-        limit: Annotated[int | None, Parameter(ge=1, le=200)] = None,
-        cursor: Annotated[str | None, Parameter(max_length=512)] = None,
+        router: NamedDependency[Router],
+        territory: NamedDependency[Territory],
+        limit: Annotated[int | None, QueryParameter(ge=1, le=200)] = None,
+        cursor: Annotated[str | None, QueryParameter(max_length=512)] = None,
     ) -> ActivityPage:
         settings = request.app.state.settings
         size = min(limit or settings.page_size_default, settings.page_size_max)

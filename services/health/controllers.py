@@ -10,6 +10,7 @@ from typing import Any
 import msgspec
 import sqlalchemy as sa
 from litestar import Controller, Request, Response, get
+from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 
 from territories.routing import Router
@@ -53,7 +54,7 @@ class HealthController(Controller):
         summary="Readiness of every backing service",
         responses={503: ResponseSpec(data_container=Readiness, description="A backing service is down")},
     )
-    async def ready(self, request: Request[Any, Any, Any], router: Router) -> Response[Readiness]:
+    async def ready(self, request: Request[Any, Any, Any], router: NamedDependency[Router]) -> Response[Readiness]:
         state = request.app.state
 
         async def select_one(engine: Any) -> None:
@@ -67,9 +68,7 @@ class HealthController(Controller):
 
         servers = await router.server_engines()
         probes = [_timed("postgres:registry", lambda: select_one(router.registry))]
-        probes += [
-            _timed(f"postgres:{alias}", lambda e=engine: select_one(e)) for alias, engine in servers.items()
-        ]
+        probes += [_timed(f"postgres:{alias}", lambda e=engine: select_one(e)) for alias, engine in servers.items()]
         probes += [_timed("nats", nats_rtt), _timed("redis", state.redis.ping)]
         checks = list(await asyncio.gather(*probes))
         ok = all(c.ok for c in checks)

@@ -6,8 +6,9 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import Parameter
+from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 
 from core.errors import error_responses
 from core.guards import global_admin
@@ -15,7 +16,7 @@ from services.registry.dto import ServerOut, TerritoryIn, TerritoryOut, Territor
 from territories import registry
 from territories.routing import Router
 
-CodePath = Annotated[str, Parameter(pattern=r"^[a-z][a-z0-9_]{1,30}$", description="Territory code")]
+CodePath = Annotated[str, PathParameter(pattern=r"^[a-z][a-z0-9_]{1,30}$", description="Territory code")]
 
 
 def _out(t: Any) -> TerritoryOut:
@@ -32,10 +33,10 @@ class RegistryController(Controller):
     async def list_territories(
         self,
         request: Request[Any, Any, Any],
-        router: Router,
-        limit: Annotated[int | None, Parameter(ge=1, le=200)] = None,
-        cursor: Annotated[str | None, Parameter(max_length=512)] = None,
-        status: Literal["provisioning", "active", "suspended"] | None = None,
+        router: NamedDependency[Router],
+        limit: Annotated[int | None, QueryParameter(ge=1, le=200)] = None,
+        cursor: Annotated[str | None, QueryParameter(max_length=512)] = None,
+        status: FromQuery[Literal["provisioning", "active", "suspended"] | None] = None,
     ) -> TerritoryPage:
         settings = request.app.state.settings
         size = min(limit or settings.page_size_default, settings.page_size_max)
@@ -51,7 +52,9 @@ class RegistryController(Controller):
         },
         summary="Create and provision a territory on a database server",
     )
-    async def create_territory(self, router: Router, data: TerritoryIn) -> Response[TerritoryOut]:
+    async def create_territory(
+        self, router: NamedDependency[Router], data: JSONBody[TerritoryIn]
+    ) -> Response[TerritoryOut]:
         territory, created = await registry.create_territory(
             router,
             data.code,
@@ -64,17 +67,17 @@ class RegistryController(Controller):
         return Response(_out(territory), status_code=201 if created else 200)
 
     @get("/territories/{code:str}", responses=error_responses(401, 404), summary="Show a territory")
-    async def get_territory(self, router: Router, code: CodePath) -> TerritoryOut:
+    async def get_territory(self, router: NamedDependency[Router], code: CodePath) -> TerritoryOut:
         return _out(await registry.get_territory(router, code))
 
     @post("/territories/{code:str}/suspend", status_code=200, responses=error_responses(401, 404, 409))
-    async def suspend(self, router: Router, code: CodePath) -> TerritoryOut:
+    async def suspend(self, router: NamedDependency[Router], code: CodePath) -> TerritoryOut:
         return _out(await registry.set_status(router, code, "suspended", actor="admin-token"))
 
     @post("/territories/{code:str}/resume", status_code=200, responses=error_responses(401, 404, 409))
-    async def resume(self, router: Router, code: CodePath) -> TerritoryOut:
+    async def resume(self, router: NamedDependency[Router], code: CodePath) -> TerritoryOut:
         return _out(await registry.set_status(router, code, "active", actor="admin-token"))
 
     @get("/servers", responses=error_responses(401), summary="List database servers")
-    async def list_servers(self, router: Router) -> list[ServerOut]:
+    async def list_servers(self, router: NamedDependency[Router]) -> list[ServerOut]:
         return [msgspec.convert(s, ServerOut) for s in await registry.list_servers(router)]

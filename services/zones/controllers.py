@@ -4,8 +4,8 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
-from litestar.di import Provide
-from litestar.params import Parameter
+from litestar.di import NamedDependency, Provide
+from litestar.params import HeaderParameter, JSONBody, QueryParameter
 
 from core.errors import error_responses
 from core.http import provide_territory
@@ -16,9 +16,7 @@ from territories.routing import Router, Territory
 
 IdempotencyKey = Annotated[
     str | None,
-    Parameter(
-        header="Idempotency-Key", required=False, max_length=255, description="Replays the first answer"
-    ),
+    HeaderParameter(name="Idempotency-Key", required=False, max_length=255, description="Replays the first answer"),
 ]
 
 
@@ -31,10 +29,10 @@ class ZoneController(Controller):
     async def list(
         self,
         request: Request[Any, Any, Any],
-        router: Router,
-        territory: Territory,
-        limit: Annotated[int | None, Parameter(ge=1, le=200)] = None,
-        cursor: Annotated[str | None, Parameter(max_length=512)] = None,
+        router: NamedDependency[Router],
+        territory: NamedDependency[Territory],
+        limit: Annotated[int | None, QueryParameter(ge=1, le=200)] = None,
+        cursor: Annotated[str | None, QueryParameter(max_length=512)] = None,
     ) -> ZonePage:
         settings = request.app.state.settings
         size = min(limit or settings.page_size_default, settings.page_size_max)
@@ -48,7 +46,11 @@ class ZoneController(Controller):
         summary="Create a zone (emits zone.created)",
     )
     async def create(
-        self, router: Router, territory: Territory, data: ZoneIn, idempotency_key: IdempotencyKey = None
+        self,
+        router: NamedDependency[Router],
+        territory: NamedDependency[Territory],
+        data: JSONBody[ZoneIn],
+        idempotency_key: IdempotencyKey = None,
     ) -> Response[Zone]:
         async with router.transaction(territory) as conn:
             if idempotency_key is not None:

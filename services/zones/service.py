@@ -22,9 +22,7 @@ async def create_zone(conn: AsyncConnection, territory: str, data: ZoneIn) -> Zo
     row = (
         await conn.execute(
             zones.insert()
-            .values(
-                id=uuid.uuid4(), name=data.name.strip(), lat=data.lat, lng=data.lng, radius_m=data.radius_m
-            )
+            .values(id=uuid.uuid4(), name=data.name.strip(), lat=data.lat, lng=data.lng, radius_m=data.radius_m)
             .returning(zones)
         )
     ).one()
@@ -44,9 +42,7 @@ async def create_zone(conn: AsyncConnection, territory: str, data: ZoneIn) -> Zo
     return zone
 
 
-async def list_zones(
-    conn: AsyncConnection, *, limit: int, cursor: str | None
-) -> tuple[list[Zone], str | None]:
+async def list_zones(conn: AsyncConnection, *, limit: int, cursor: str | None) -> tuple[list[Zone], str | None]:
     query = sa.select(zones).order_by(zones.c.created_at, zones.c.id).limit(limit + 1)
     if cursor:
         at, last_id = decode_cursor(cursor, 2)

@@ -1,0 +1,69 @@
+# Shared helpers for scripts/dev and scripts/test. Source it; don't run it.
+# Progress goes to stderr so stdout stays clean for the commands that follow.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+export OH_DATA_DIR="${OH_DATA_DIR:-$ROOT/.data}"
+
+say() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Run as root directly, through sudo otherwise.
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"
+    elif command -v sudo >/dev/null 2>&1; then sudo "$@"
+    else die "need root (or sudo) to run: $*"
+    fi
+}
+
+_python_ok() {
+    "$1" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' >/dev/null 2>&1
+}
+
+# Sets PYTHON to a python3 >= 3.11 that can make virtual environments; installs Debian's if needed.
+ensure_python() {
+    local candidate
+    for candidate in python3.13 python3.12 python3.11 python3; do
+        if command -v "$candidate" >/dev/null 2>&1 && _python_ok "$candidate" \
+            && "$candidate" -c 'import venv, ensurepip' >/dev/null 2>&1; then
+            PYTHON="$(command -v "$candidate")"
+            return 0
+        fi
+    done
+    command -v apt-get >/dev/null 2>&1 || die "need python3 >= 3.11 with venv; install it and retry"
+    say "installing Debian's python3 and python3-venv"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        python3 python3-venv >&2
+    _python_ok python3 || die "python3 is older than 3.11 ($(python3 --version 2>&1))"
+    PYTHON="$(command -v python3)"
+}
+
+_sha256() { sha256sum "$1" | cut -d' ' -f1; }
+
+# Creates $ROOT/.venv and installs the project (editable, with dev extras) when
+# pyproject.toml changed since the last install.
+ensure_venv() {
+    local stamp="$VENV/.oneheart-installed" want
+    if [ ! -x "$VENV/bin/python" ] || ! _python_ok "$VENV/bin/python"; then
+        ensure_python
+        say "creating $VENV with $PYTHON"
+        "$PYTHON" -m venv "$VENV" >&2
+        rm -f "$stamp"
+    fi
+    want="$(_sha256 "$ROOT/pyproject.toml")"
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+        say "installing the project into $VENV (pyproject.toml changed)"
+        "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$ROOT[dev]" >&2
+        printf '%s\n' "$want" >"$stamp"
+    fi
+}
+
+# Exports the variables of $OH_DATA_DIR/stack.env (written by `oneheart stack up`).
+load_stack_env() {
+    [ -f "$OH_DATA_DIR/stack.env" ] || die "$OH_DATA_DIR/stack.env missing: did 'oneheart stack up' run?"
+    set -a
+    # shellcheck disable=SC1091
+    . "$OH_DATA_DIR/stack.env"
+    set +a
+}
