@@ -169,6 +169,64 @@ def territory_create(
     console.print(f"territory [bold]{territory.code}[/bold] {verb} {territory.schema_name} on {territory.server_alias}")
 
 
+@territory_app.command("import")
+def territory_import(
+    file: Annotated[Path, typer.Argument(help="CSV with a header: code,name,server[,residency_region]", exists=True)],
+    concurrency: Annotated[int | None, typer.Option(min=1, max=64, help="Parallel provisioning")] = None,
+) -> None:
+    """Create many territories from a CSV file (idempotent: existing ones are left as they are)."""
+    import csv
+
+    with file.open(newline="", encoding="utf-8") as fh:
+        wanted = list(csv.DictReader(fh))
+    missing = {"code", "name", "server"} - set(wanted[0] if wanted else {})
+    if missing:
+        err.print(f"[red]error[/red]: {file} needs the columns code,name,server (missing {', '.join(sorted(missing))})")
+        raise typer.Exit(2)
+    settings = get_settings()
+
+    async def go(r: Router) -> tuple[int, int, list[str]]:
+        gate = asyncio.Semaphore(concurrency or settings.migrate_concurrency)
+        created = existing = 0
+        failures: list[str] = []
+        with Progress(
+            TextColumn("provisioning"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            disable=not err.is_terminal,
+        ) as progress:
+            task = progress.add_task("territories", total=len(wanted))
+
+            async def one(row: dict[str, str]) -> None:
+                nonlocal created, existing
+                async with gate:
+                    try:
+                        _, new = await registry.create_territory(
+                            r,
+                            row["code"].strip(),
+                            row["name"].strip(),
+                            row["server"].strip(),
+                            actor=ACTOR,
+                            residency_region=(row.get("residency_region") or "").strip() or None,
+                        )
+                        created, existing = created + new, existing + (not new)
+                    except AppError as exc:
+                        failures.append(f"{row.get('code')!r}: {exc.detail}")
+                    progress.advance(task)
+
+            await asyncio.gather(*(one(row) for row in wanted))
+        return created, existing, failures
+
+    created, existing, failures = run(go)
+    for line in failures:
+        err.print(f"[red]failed[/red] {escape(line)}")
+    console.print(f"created {created}, already there {existing}, failed {len(failures)}")
+    if failures:
+        raise typer.Exit(1)
+
+
 @territory_app.command("list")
 def territory_list(
     status: Annotated[str | None, typer.Option(help="provisioning | active | suspended")] = None,

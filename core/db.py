@@ -1,9 +1,9 @@
-"""Database engines: one pool per database SERVER, the schema chosen per transaction.
+"""Database engines: one pool per database SERVER; the territory is named in the SQL.
 
-Territory tables are declared on :data:`territory_metadata` without a schema; a transaction
-opened with :func:`scoped_transaction` runs ``set_config('search_path', ..., true)`` (the
-``SET LOCAL`` form), so the schema ends with the transaction and a pooled connection — or a
-transaction-mode PgBouncer — never carries one territory's path into another's request.
+Territory tables are declared on :data:`territory_metadata` without a schema; the router
+renders them into the territory's schema with ``schema_translate_map`` (see
+``territories.routing``). :func:`scoped_transaction` (``SET LOCAL search_path``) is for
+migrations only, whose SQL Alembic renders without schema names.
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ def create_server_engine(dsn: str, settings: Settings, *, pool_size: int | None 
     if settings.db_behind_pooler:
         connect_args["statement_cache_size"] = 0
         connect_args["prepared_statement_cache_size"] = 0
+    else:
+        connect_args["prepared_statement_cache_size"] = settings.db_statement_cache
     return create_async_engine(
         to_async_url(dsn),
         pool_size=pool_size or settings.db_pool_size,

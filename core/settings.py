@@ -42,12 +42,16 @@ class Settings(BaseSettings):
     log_json: bool = True
 
     # Database pools: one per database server.
-    db_pool_size: int = 10
-    db_max_overflow: int = 10
+    # A fixed pool per server: overflow connections are closed on return, which under sustained
+    # load means a new connection (and TLS attempt) per request. Requests beyond it queue.
+    db_pool_size: int = 20
+    db_max_overflow: int = 0
     db_connect_timeout: float = 3.0
     db_statement_timeout_ms: int = 15000
     # Set when a server sits behind a transaction-mode pooler (PgBouncer): no prepared statements.
     db_behind_pooler: bool = False
+    # Prepared statements kept per connection; the SQL names the schema, so hot territories x queries.
+    db_statement_cache: int = 500
     retry_after_seconds: int = 5
 
     registry_cache_ttl: float = 30.0

@@ -17,7 +17,7 @@ import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from core.db import create_server_engine, scoped_transaction
+from core.db import create_server_engine
 from core.errors import Locked, NotFound, Unavailable
 from core.settings import Settings
 from territories import models
@@ -79,6 +79,7 @@ class Router:
         self._engines: dict[str, AsyncEngine] = {}
         self._engine_lock = asyncio.Lock()
         self._cache: dict[str, tuple[float, Territory]] = {}
+        self._scoped: dict[tuple[str, str, bool], AsyncEngine] = {}
 
     # --- registry lookups -------------------------------------------------------------
     async def lookup(self, code: str) -> Territory:
@@ -135,15 +136,23 @@ class Router:
 
     async def drop_engine(self, alias: str) -> None:
         engine = self._engines.pop(alias, None)
+        self._scoped = {k: v for k, v in self._scoped.items() if k[0] != alias}
         if engine is not None:
             await engine.dispose()
 
     # --- transactions -----------------------------------------------------------------
     @asynccontextmanager
-    async def transaction(self, territory: Territory | str) -> AsyncIterator[AsyncConnection]:
-        """A transaction on the territory's server, scoped to its schema.
+    async def transaction(
+        self, territory: Territory | str, *, read_only: bool = False
+    ) -> AsyncIterator[AsyncConnection]:
+        """A connection on the territory's server whose SQL names the territory's schema.
 
-        ``"global"`` scopes to the registry's own schema. A server that is down gives
+        Tables without a schema are rendered as ``"territory_<code>".table`` through
+        SQLAlchemy's ``schema_translate_map``: no session state (search_path) is set, so
+        nothing can carry over to the next user of a pooled connection, even behind a
+        transaction-mode PgBouncer. ``read_only`` runs each statement on its own
+        (autocommit), one round trip per query; otherwise everything commits together.
+        ``"global"`` means the registry's own schema. A server that is down gives
         :class:`Unavailable` (503 with Retry-After); other territories are unaffected.
         """
         if isinstance(territory, str) and territory == GLOBAL:
@@ -151,9 +160,20 @@ class Router:
         else:
             t = territory if isinstance(territory, Territory) else await self.lookup(territory)
             engine, schema, alias = await self.engine(t.server_alias), t.schema_name, t.server_alias
+        scoped = self._scoped.get((alias, schema, read_only))
+        if scoped is None:
+            # Engines made by execution_options share their parent's pool: still one per server.
+            options: dict[str, Any] = {"schema_translate_map": {None: schema}}
+            if read_only:
+                options["isolation_level"] = "AUTOCOMMIT"
+            scoped = self._scoped[(alias, schema, read_only)] = engine.execution_options(**options)
         try:
-            async with scoped_transaction(engine, schema) as conn:
-                yield conn
+            async with scoped.connect() as conn:
+                if read_only:
+                    yield conn
+                else:
+                    async with conn.begin():
+                        yield conn
         except Exception as exc:
             if is_server_down(exc):
                 raise Unavailable(
@@ -161,6 +181,10 @@ class Router:
                     headers={"Retry-After": str(self.settings.retry_after_seconds)},
                 ) from exc
             raise
+
+    def read(self, territory: Territory | str) -> Any:
+        """Shorthand for a read-only :meth:`transaction`."""
+        return self.transaction(territory, read_only=True)
 
     async def close(self) -> None:
         for engine in self._engines.values():

@@ -50,7 +50,7 @@ class ActivityController(Controller):
             if not last.isdigit():
                 raise InvalidInput("malformed cursor")
             query = query.where(activity.c.id < int(last))
-        async with router.transaction(territory) as conn:
+        async with router.read(territory) as conn:
             rows = (await conn.execute(query)).all()
         items = [ActivityItem(r.id, r.type, r.occurred_at, r.data) for r in rows[:size]]
         return ActivityPage(items, encode_cursor(str(items[-1].id)) if len(rows) > size else None)

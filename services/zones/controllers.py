@@ -36,7 +36,7 @@ class ZoneController(Controller):
     ) -> ZonePage:
         settings = request.app.state.settings
         size = min(limit or settings.page_size_default, settings.page_size_max)
-        async with router.transaction(territory) as conn:
+        async with router.read(territory) as conn:
             items, next_cursor = await list_zones(conn, limit=size, cursor=cursor)
         return ZonePage(items, next_cursor)
 

@@ -15,7 +15,8 @@ from services.zones.models import zones
 
 
 def _zone(row: Any) -> Zone:
-    return Zone(row.id, row.name, row.lat, row.lng, row.radius_m, row.created_at)
+    # select(zones) yields the columns in Zone's field order; positional is the fast path.
+    return Zone(*row)
 
 
 async def create_zone(conn: AsyncConnection, territory: str, data: ZoneIn) -> Zone:
@@ -42,8 +43,11 @@ async def create_zone(conn: AsyncConnection, territory: str, data: ZoneIn) -> Zo
     return zone
 
 
+_PAGE = sa.select(zones).order_by(zones.c.created_at, zones.c.id)
+
+
 async def list_zones(conn: AsyncConnection, *, limit: int, cursor: str | None) -> tuple[list[Zone], str | None]:
-    query = sa.select(zones).order_by(zones.c.created_at, zones.c.id).limit(limit + 1)
+    query = _PAGE.limit(limit + 1)
     if cursor:
         at, last_id = decode_cursor(cursor, 2)
         try:

@@ -57,9 +57,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
         sa.Column("published_at", sa.DateTime(timezone=True)),
     )
-    op.create_index(
-        "outbox_pending", "outbox", ["created_at", "id"], postgresql_where=sa.text("published_at IS NULL")
-    )
+    op.create_index("outbox_pending", "outbox", ["created_at", "id"], postgresql_where=sa.text("published_at IS NULL"))
     op.create_table(
         "inbox",
         sa.Column("consumer", sa.Text, primary_key=True),
