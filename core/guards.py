@@ -16,5 +16,10 @@ def global_admin(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHan
     if expected is None:
         raise Unauthorized("the registry API is disabled: no admin token is configured (OH_ADMIN_TOKEN)")
     scheme, _, token = connection.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), expected.get_secret_value().encode()):
+    token = token.strip()
+    if (
+        scheme.lower() != "bearer"
+        or not token
+        or not hmac.compare_digest(token.encode(), expected.get_secret_value().encode())
+    ):
         raise Unauthorized("a global admin bearer token is required")

@@ -10,7 +10,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -70,6 +70,16 @@ class Settings(BaseSettings):
     page_size_max: int = 200
     request_max_body: int = 1_048_576
     migrate_concurrency: int = 8
+
+    @field_validator("admin_token", mode="before")
+    @classmethod
+    def _blank_token_is_none(cls, value: object) -> object:
+        # An empty OH_ADMIN_TOKEN= (as in a copied .env.example) must not become a valid token.
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if isinstance(value, str) and len(value) < 16:
+            raise ValueError("OH_ADMIN_TOKEN must be at least 16 characters")
+        return value
 
     @property
     def secrets_dir(self) -> Path:

@@ -124,3 +124,31 @@ async def test_cli_suspension_reaches_a_running_node_through_nats(env: Env, node
             return (await c.get("/api/zones")).status_code == 200
 
         await eventually(open_again, timeout=15)
+
+
+def test_blank_or_short_admin_token_never_authenticates() -> None:
+    from pydantic import ValidationError
+
+    from core.settings import Settings
+
+    assert Settings(admin_token="").admin_token is None
+    assert Settings(admin_token="   ").admin_token is None
+    with pytest.raises(ValidationError, match="at least 16"):
+        Settings(admin_token="short")
+
+
+async def test_empty_bearer_is_refused(node: Node) -> None:
+    async with node.client() as c:
+        for header in ("Bearer", "Bearer x", f"Basic {ADMIN_TOKEN}", ADMIN_TOKEN, f"Bearer {ADMIN_TOKEN}x"):
+            r = await c.get("/api/registry/servers", headers={"Authorization": header})
+            assert r.status_code == 401, header
+
+
+def test_env_example_lists_every_setting() -> None:
+    from pathlib import Path
+
+    from core.settings import Settings
+
+    text = (Path(__file__).resolve().parent.parent / ".env.example").read_text()
+    for name in Settings.model_fields:
+        assert f"OH_{name.upper()}=" in text, f"OH_{name.upper()} missing from .env.example"
