@@ -11,7 +11,7 @@ from litestar.handlers import BaseRouteHandler
 from core.errors import Unauthorized
 
 
-def global_admin(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+def global_admin(connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseRouteHandler) -> None:
     expected = connection.app.state.settings.admin_token
     if expected is None:
         raise Unauthorized("the registry API is disabled: no admin token is configured (OH_ADMIN_TOKEN)")

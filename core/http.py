@@ -46,7 +46,7 @@ def request_context_middleware(access_log: bool) -> Any:
                 if access_log:
                     log.info(
                         "request",
-                        method=scope["method"],
+                        method=scope.get("method"),
                         path=scope["path"],
                         status=status,
                         ms=round((time.perf_counter() - started) * 1000, 2),

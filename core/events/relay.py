@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Iterable
+from collections.abc import Sequence
+from typing import Any
 
 import asyncpg
 import sqlalchemy as sa
@@ -125,7 +126,7 @@ class Relay:
                 if len(rows) < self.settings.relay_batch:
                     return total
 
-    async def _publish(self, rows: Iterable[sa.Row[tuple[object, str, object]]]) -> None:
+    async def _publish(self, rows: Sequence[Any]) -> None:
         await asyncio.gather(
             *(
                 self.js.publish(

@@ -112,10 +112,18 @@ def ensure_nats(data_dir: Path) -> str:
     port = DEFAULT_PORT
     if port_open("127.0.0.1", port):
         port = FALLBACK_PORT if not port_open("127.0.0.1", FALLBACK_PORT) else free_port()
-    return _start(data_dir, port)
+    return start_nats(data_dir, port)
 
 
-def _start(data_dir: Path, port: int) -> str:
+def start_nats(data_dir: Path, port: int) -> str:
+    """Start our own nats-server for ``data_dir`` on 127.0.0.1:``port``; return its URL."""
+    running = our_port(data_dir)
+    if running is not None:
+        if running != port:
+            raise RuntimeError(f"our nats-server for {data_dir} already runs on port {running}, not {port}")
+        return nats_url(port)
+    if port_open("127.0.0.1", port):
+        raise RuntimeError(f"port {port} is already taken by another program; pick another port")
     binary = _server_binary()
     store, pidfile, portfile, log = _files(data_dir)
     store.mkdir(parents=True, exist_ok=True)
@@ -136,6 +144,9 @@ def _start(data_dir: Path, port: int) -> str:
 
     wait_for(ready, START_TIMEOUT, f"nats-server on port {port} (log: {log})")
     return url
+
+
+_start = start_nats  # old name, still used by tests/conftest.py
 
 
 def stop_nats(data_dir: Path) -> None:

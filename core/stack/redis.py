@@ -79,10 +79,18 @@ def ensure_redis(data_dir: Path) -> str:
     port = DEFAULT_PORT
     if port_open("127.0.0.1", port):
         port = FALLBACK_PORT if not port_open("127.0.0.1", FALLBACK_PORT) else free_port()
-    return _start(data_dir, port)
+    return start_redis(data_dir, port)
 
 
-def _start(data_dir: Path, port: int) -> str:
+def start_redis(data_dir: Path, port: int) -> str:
+    """Start our own redis-server for ``data_dir`` on 127.0.0.1:``port``; return its URL."""
+    running = our_port(data_dir)
+    if running is not None:
+        if running != port:
+            raise RuntimeError(f"our redis-server for {data_dir} already runs on port {running}, not {port}")
+        return redis_url(port)
+    if port_open("127.0.0.1", port):
+        raise RuntimeError(f"port {port} is already taken by another program; pick another port")
     binary = _server_binary()
     store, pidfile, portfile, log = _files(data_dir)
     store.mkdir(parents=True, exist_ok=True)
@@ -103,6 +111,9 @@ def _start(data_dir: Path, port: int) -> str:
     url = redis_url(port)
     wait_for(lambda: answers(url), START_TIMEOUT, f"redis-server on port {port} (log: {log})")
     return url
+
+
+_start = start_redis  # old name, still used by tests/conftest.py
 
 
 def stop_redis(data_dir: Path) -> None:

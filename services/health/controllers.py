@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -67,8 +68,10 @@ class HealthController(Controller):
             await state.nats.flush(timeout=2)
 
         servers = await router.server_engines()
-        probes = [_timed("postgres:registry", lambda: select_one(router.registry))]
-        probes += [_timed(f"postgres:{alias}", lambda e=engine: select_one(e)) for alias, engine in servers.items()]
+        engines = {"registry": router.registry, **servers}
+        probes = [
+            _timed(f"postgres:{alias}", functools.partial(select_one, engine)) for alias, engine in engines.items()
+        ]
         probes += [_timed("nats", nats_rtt), _timed("redis", state.redis.ping)]
         checks = list(await asyncio.gather(*probes))
         ok = all(c.ok for c in checks)
