@@ -27,11 +27,12 @@ import pytest_asyncio
 
 from core.settings import Settings
 from core.stack import nats as stack_nats
-from core.stack.postgres import database_dsn, ensure_cluster, ensure_database, stop_cluster
+from core.stack.postgres import database_dsn, ensure_database, stop_cluster
 from core.stack.system import free_port, wait_for
 from territories import registry
 from territories.migrate import upgrade_global
 from territories.routing import Router
+from tests.stackfixtures import start_second_server
 
 REPO = Path(__file__).resolve().parent.parent
 ONEHEART = [sys.executable, "-m", "core"]
@@ -55,6 +56,8 @@ class Env:
             OH_REDIS_URL=self.settings.redis_url,
             OH_ADMIN_TOKEN=ADMIN_TOKEN,
             OH_LOG_LEVEL="INFO",
+            OH_RELAY_SWEEP_INTERVAL="1",
+            OH_CONSUMER_ACK_WAIT="5",
         )
         env.update(extra)
         return env
@@ -78,11 +81,10 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     base = os.environ.get("OH_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
     name = f"oh_test_{os.getpid()}"
     dsn_a = ensure_database(base, name)
-    cluster_b = tmp_path_factory.mktemp("pg-b")
-    server_b = ensure_cluster(cluster_b, free_port())
+    server_b, cluster_b = start_second_server(tmp_path_factory)
     dsn_b = ensure_database(server_b, "oneheart")
     nats_dir = tmp_path_factory.mktemp("nats")
-    nats_url = stack_nats._start(nats_dir, free_port())
+    nats_url = stack_nats.start_nats(nats_dir, free_port())
     data_dir = tmp_path_factory.mktemp("data")
     settings = Settings(
         data_dir=data_dir,
@@ -91,6 +93,8 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         redis_url=os.environ.get("OH_TEST_REDIS_URL", "redis://127.0.0.1:6379/15"),
         admin_token=ADMIN_TOKEN,
         relay_sweep_interval=1.0,
+        # A consumer killed mid-batch gets its messages again after ack_wait: keep tests quick.
+        consumer_ack_wait=5.0,
         log_json=True,
     )
     yield Env(settings, dsn_a, dsn_b, cluster_b, data_dir)

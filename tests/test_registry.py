@@ -117,13 +117,13 @@ async def test_cli_suspension_reaches_a_running_node_through_nats(env: Env, node
         async def locked() -> bool:
             return (await c.get("/api/zones")).status_code == 423
 
-        await eventually(locked, timeout=15)
+        await eventually(locked, timeout=30)
         env.cli("territory", "resume", "nu")
 
         async def open_again() -> bool:
             return (await c.get("/api/zones")).status_code == 200
 
-        await eventually(open_again, timeout=15)
+        await eventually(open_again, timeout=30)
 
 
 def test_blank_or_short_admin_token_never_authenticates() -> None:

@@ -146,9 +146,6 @@ def start_nats(data_dir: Path, port: int) -> str:
     return url
 
 
-_start = start_nats  # old name, still used by tests/conftest.py
-
-
 def stop_nats(data_dir: Path) -> None:
     """Stop the nats-server that ensure_nats started for ``data_dir``; never the machine's."""
     _store, pidfile, portfile, _log = _files(data_dir)

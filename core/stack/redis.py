@@ -113,7 +113,6 @@ def start_redis(data_dir: Path, port: int) -> str:
     return url
 
 
-_start = start_redis  # old name, still used by tests/conftest.py
 
 
 def stop_redis(data_dir: Path) -> None:
