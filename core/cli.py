@@ -64,6 +64,18 @@ def run(fn: Callable[[Router], Awaitable[T]]) -> T:
         raise typer.Exit(1) from None
 
 
+def progress_bar(label: str, *, quiet: bool = False) -> Progress:
+    """A progress bar on stderr, shown only on a terminal."""
+    return Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        disable=quiet or not err.is_terminal,
+    )
+
+
 def _json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
@@ -189,14 +201,7 @@ def territory_import(
         gate = asyncio.Semaphore(concurrency or settings.migrate_concurrency)
         created = existing = 0
         failures: list[str] = []
-        with Progress(
-            TextColumn("provisioning"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err,
-            disable=not err.is_terminal,
-        ) as progress:
+        with progress_bar("provisioning") as progress:
             task = progress.add_task("territories", total=len(wanted))
 
             async def one(row: dict[str, str]) -> None:
@@ -299,14 +304,7 @@ def territory_migrate(
                 raise AppError(f"unknown territories: {', '.join(sorted(missing))}")
             known = [(c, s) for c, s in known if c in wanted]
         engines = {alias: await r.engine(alias) for alias in {s for _, s in known}}
-        with Progress(
-            TextColumn("migrating"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err,
-            disable=as_json or not err.is_terminal,
-        ) as progress:
+        with progress_bar("migrating", quiet=as_json) as progress:
             task = progress.add_task("territories", total=len(known))
             return await migrate_territories(
                 engines,

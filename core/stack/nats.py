@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import subprocess
-import sys
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
@@ -14,7 +13,7 @@ from urllib.parse import urlsplit
 import nats
 from nats.errors import Error as NatsError
 
-from core.stack.system import apt_install, find_program, free_port, port_open, read_pid, stop_pid, wait_for
+from core.stack.system import port_open, read_pid, reuse_or_start, server_binary, stop_pid, wait_for
 
 DEFAULT_PORT = 4222
 FALLBACK_PORT = 54222
@@ -88,31 +87,18 @@ def our_port(data_dir: Path) -> int | None:
         return None
 
 
-def _server_binary() -> str:
-    binary = find_program("nats-server")
-    if binary is None:
-        print("nats-server not found; installing Debian's nats-server", file=sys.stderr)
-        apt_install("nats-server")
-        binary = find_program("nats-server")
-    if binary is None:
-        raise RuntimeError("nats-server not found even after installing Debian's nats-server")
-    return binary
-
-
 def ensure_nats(data_dir: Path) -> str:
     """A NATS URL with JetStream: 127.0.0.1:4222 when it has JetStream, else our own server."""
-    ours = our_port(data_dir)
-    if ours is not None:
-        url = nats_url(ours)
-        wait_for(lambda: jetstream_ready(url), START_TIMEOUT, f"nats-server on port {ours}")
-        return url
-    machine = nats_url(DEFAULT_PORT)
-    if port_open("127.0.0.1", DEFAULT_PORT) and jetstream_ready(machine):
-        return machine
-    port = DEFAULT_PORT
-    if port_open("127.0.0.1", port):
-        port = FALLBACK_PORT if not port_open("127.0.0.1", FALLBACK_PORT) else free_port()
-    return start_nats(data_dir, port)
+    return reuse_or_start(
+        what="nats-server",
+        ours=our_port(data_dir),
+        url_for=nats_url,
+        healthy=jetstream_ready,
+        default_port=DEFAULT_PORT,
+        fallback_port=FALLBACK_PORT,
+        start=lambda port: start_nats(data_dir, port),
+        timeout=START_TIMEOUT,
+    )
 
 
 def start_nats(data_dir: Path, port: int) -> str:
@@ -124,7 +110,7 @@ def start_nats(data_dir: Path, port: int) -> str:
         return nats_url(port)
     if port_open("127.0.0.1", port):
         raise RuntimeError(f"port {port} is already taken by another program; pick another port")
-    binary = _server_binary()
+    binary = server_binary("nats-server", "nats-server")
     store, pidfile, portfile, log = _files(data_dir)
     store.mkdir(parents=True, exist_ok=True)
     log.parent.mkdir(parents=True, exist_ok=True)

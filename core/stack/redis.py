@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import redis
 
 from core.stack.system import (
-    apt_install,
-    find_program,
-    free_port,
     port_open,
     read_pid,
+    reuse_or_start,
     run,
+    server_binary,
     stop_pid,
     wait_for,
 )
@@ -55,31 +53,18 @@ def our_port(data_dir: Path) -> int | None:
         return None
 
 
-def _server_binary() -> str:
-    binary = find_program("redis-server")
-    if binary is None:
-        print("redis-server not found; installing Debian's redis-server", file=sys.stderr)
-        apt_install("redis-server")
-        binary = find_program("redis-server")
-    if binary is None:
-        raise RuntimeError("redis-server not found even after installing Debian's redis-server")
-    return binary
-
-
 def ensure_redis(data_dir: Path) -> str:
     """A Redis URL: 127.0.0.1:6379 when it answers, else a redis-server of our own."""
-    ours = our_port(data_dir)
-    if ours is not None:
-        url = redis_url(ours)
-        wait_for(lambda: answers(url), START_TIMEOUT, f"redis-server on port {ours}")
-        return url
-    machine = redis_url(DEFAULT_PORT)
-    if port_open("127.0.0.1", DEFAULT_PORT) and answers(machine):
-        return machine
-    port = DEFAULT_PORT
-    if port_open("127.0.0.1", port):
-        port = FALLBACK_PORT if not port_open("127.0.0.1", FALLBACK_PORT) else free_port()
-    return start_redis(data_dir, port)
+    return reuse_or_start(
+        what="redis-server",
+        ours=our_port(data_dir),
+        url_for=redis_url,
+        healthy=answers,
+        default_port=DEFAULT_PORT,
+        fallback_port=FALLBACK_PORT,
+        start=lambda port: start_redis(data_dir, port),
+        timeout=START_TIMEOUT,
+    )
 
 
 def start_redis(data_dir: Path, port: int) -> str:
@@ -91,7 +76,7 @@ def start_redis(data_dir: Path, port: int) -> str:
         return redis_url(port)
     if port_open("127.0.0.1", port):
         raise RuntimeError(f"port {port} is already taken by another program; pick another port")
-    binary = _server_binary()
+    binary = server_binary("redis-server", "redis-server")
     store, pidfile, portfile, log = _files(data_dir)
     store.mkdir(parents=True, exist_ok=True)
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -111,8 +96,6 @@ def start_redis(data_dir: Path, port: int) -> str:
     url = redis_url(port)
     wait_for(lambda: answers(url), START_TIMEOUT, f"redis-server on port {port} (log: {log})")
     return url
-
-
 
 
 def stop_redis(data_dir: Path) -> None:

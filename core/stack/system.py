@@ -157,3 +157,41 @@ def redact_url(url: str) -> str:
     host = f"[{host}]" if ":" in host else host
     netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+def server_binary(program: str, package: str) -> str:
+    """Path of ``program``; installs Debian's ``package`` when it is missing."""
+    binary = find_program(program)
+    if binary is None:
+        print(f"{program} not found; installing Debian's {package}", file=sys.stderr)
+        apt_install(package)
+        binary = find_program(program)
+    if binary is None:
+        raise RuntimeError(f"{program} not found even after installing Debian's {package}")
+    return binary
+
+
+def reuse_or_start(
+    *,
+    what: str,
+    ours: int | None,
+    url_for: Callable[[int], str],
+    healthy: Callable[[str], bool],
+    default_port: int,
+    fallback_port: int,
+    start: Callable[[int], str],
+    timeout: float = 20.0,
+) -> str:
+    """The URL of a service: the one we started before, else the machine's on its default
+    port when it is healthy, else a new one of ours on the default, fallback or a free port."""
+    if ours is not None:
+        url = url_for(ours)
+        wait_for(lambda: healthy(url), timeout, f"{what} on port {ours}")
+        return url
+    machine = url_for(default_port)
+    if port_open("127.0.0.1", default_port) and healthy(machine):
+        return machine
+    port = default_port
+    if port_open("127.0.0.1", port):
+        port = fallback_port if not port_open("127.0.0.1", fallback_port) else free_port()
+    return start(port)
