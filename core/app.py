@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
 import redis.asyncio as aioredis
 import structlog
 from litestar import Litestar
@@ -19,10 +20,11 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
 import services
+from core.auth import node_keys, rate_limit
 from core.errors import EXCEPTION_HANDLERS
 from core.events.bus import connect
 from core.events.consumers import parse_registry_event
-from core.http import provide_router, request_context_middleware
+from core.http import provide_identity, provide_router, request_context_middleware
 from core.logging import configure_logging
 from core.settings import Settings, get_settings
 from services.health.controllers import HealthController
@@ -59,6 +61,8 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
     app.state.router = Router(settings)
     app.state.redis = aioredis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=2)
     app.state.nats = None
+    # Outbound HTTP (identity providers): bounded, never following redirects silently.
+    app.state.http = httpx.AsyncClient(timeout=10, follow_redirects=False, limits=httpx.Limits(max_connections=50))
     watcher = asyncio.create_task(watch_registry(app))
     # Everything built so far lives as long as the process: keep it out of GC generations,
     # so full collections under load stop rescanning it (it shortens the latency tail).
@@ -73,12 +77,14 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
             with contextlib.suppress(Exception):
                 await app.state.nats.close()
         await app.state.redis.aclose()
+        await app.state.http.aclose()
         await app.state.router.close()
 
 
 class MetricsController(PrometheusController):
     path = "/metrics"
     include_in_schema = False
+    opt = {"rate_group": None}
 
 
 def create_app(settings: Settings | None = None, only: list[str] | None = None) -> Litestar:
@@ -95,7 +101,11 @@ def create_app(settings: Settings | None = None, only: list[str] | None = None) 
     prometheus = PrometheusConfig(app_name="oneheart", prefix="oh", group_path=True, exclude=["/metrics"])
     app = Litestar(
         route_handlers=handlers,
-        dependencies={"router": Provide(provide_router, sync_to_thread=False)},
+        dependencies={
+            "router": Provide(provide_router, sync_to_thread=False),
+            "identity": Provide(provide_identity, sync_to_thread=False),
+        },
+        guards=[rate_limit],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[request_context_middleware(settings.access_log), prometheus.middleware],
         lifespan=[lifespan],
@@ -111,6 +121,7 @@ def create_app(settings: Settings | None = None, only: list[str] | None = None) 
         debug=False,
     )
     app.state.settings = settings
+    app.state.node_keys = node_keys(settings).ensure_current()
     return app
 
 

@@ -349,3 +349,15 @@ def openapi_export(
 
     path.write_text(openapi_document() + "\n")
     console.print(f"wrote {path}")
+
+
+def _mount_domain_clis() -> None:
+    from services.auth.cli import auth_app
+    from services.idp.cli import client_app, user_app
+
+    app.add_typer(auth_app, name="auth")
+    app.add_typer(user_app, name="user")
+    app.add_typer(client_app, name="idp-client")
+
+
+_mount_domain_clis()

@@ -18,6 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from core.settings import Settings
 
 territory_metadata = sa.MetaData()
+# Tables of the registry's own schema (registry, identity), on the registry's server.
+global_metadata = sa.MetaData(schema="global")
 
 
 def to_async_url(dsn: str) -> sa.URL:

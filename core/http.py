@@ -14,6 +14,8 @@ from litestar.di import NamedDependency
 from litestar.params import HeaderParameter
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from core.auth import Identity, require_identity
+from core.errors import Forbidden
 from territories.routing import Router, Territory
 
 log = structlog.get_logger("oneheart.http")
@@ -62,16 +64,28 @@ def provide_router(request: Request[Any, Any, Any]) -> Router:
 
 
 async def provide_territory(
+    request: Request[Any, Any, Any],
     router: NamedDependency[Router],
     x_territory: Annotated[
-        str,
+        str | None,
         HeaderParameter(
             name="X-Territory",
-            description="Code of the territory this request acts in",
+            required=False,
+            description="Territory this request acts in; defaults to the caller's home territory",
             pattern=r"^[a-z][a-z0-9_]{1,30}$",
         ),
-    ],
+    ] = None,
 ) -> Territory:
-    territory = await router.resolve(x_territory)
+    """The territory a request acts in: named, or the token's home. A token of one territory
+    cannot act in another unless its roles there (or global_admin) allow it."""
+    identity = require_identity(request)
+    code = x_territory or identity.home
+    if not identity.acts_in(code):
+        raise Forbidden(f"your token is for territory {identity.home!r}; it has no role in {code!r}")
+    territory = await router.resolve(code)
     structlog.contextvars.bind_contextvars(territory=territory.code)
     return territory
+
+
+def provide_identity(request: Request[Any, Any, Any]) -> Identity:
+    return require_identity(request)

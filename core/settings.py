@@ -65,6 +65,19 @@ class Settings(BaseSettings):
     consumer_ack_wait: float = 30.0
     consumer_max_backoff: float = 60.0
 
+    # Identity. The node's public base URL: issuer of its tokens and of the built-in OIDC provider
+    # (at <public_url>/oidc), and where identity providers send players back (/api/auth/callback).
+    public_url: str = "http://127.0.0.1:8000"
+    access_token_ttl: int = 900
+    refresh_token_ttl: int = 30 * 24 * 3600
+    signing_key_rotate_days: int = 30
+    login_ttl: int = 600
+    auth_code_ttl: int = 60
+    idp_session_ttl: int = 3600
+    # Rate limits, "<count>/<seconds>" per route group and caller (user id, else client IP).
+    rate_limit_login: str = "30/60"
+    rate_limit_api: str = "600/60"
+
     # Limits.
     page_size_default: int = 50
     page_size_max: int = 200

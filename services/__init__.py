@@ -8,10 +8,20 @@ from typing import Any
 
 def routes() -> dict[str, list[Any]]:
     from services.activity.controllers import ActivityController
+    from services.auth.controllers import AuthController, JwksController
+    from services.idp.controllers import OIDCController
+    from services.players.controllers import PlayerController
     from services.registry.controllers import RegistryController
     from services.zones.controllers import ZoneController
 
-    return {"registry": [RegistryController], "zones": [ZoneController], "activity": [ActivityController]}
+    return {
+        "registry": [RegistryController],
+        "zones": [ZoneController],
+        "activity": [ActivityController],
+        "auth": [AuthController, JwksController],
+        "players": [PlayerController],
+        "idp": [OIDCController],
+    }
 
 
 def consumers() -> list[Any]:

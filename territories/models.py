@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
-metadata = sa.MetaData(schema="global")
+from core.db import global_metadata as metadata
 
 db_servers = sa.Table(
     "db_servers",

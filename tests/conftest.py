@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ import psycopg
 import pytest
 import pytest_asyncio
 
+from core.auth import Identity, issue_access, node_keys
 from core.settings import Settings
 from core.stack import nats as stack_nats
 from core.stack.postgres import database_dsn, ensure_database, stop_cluster
@@ -58,13 +60,18 @@ class Env:
             OH_LOG_LEVEL="INFO",
             OH_RELAY_SWEEP_INTERVAL="1",
             OH_CONSUMER_ACK_WAIT="5",
+            # Every login in the suite comes from 127.0.0.1; test_auth checks the limit on its own node.
+            OH_RATE_LIMIT_LOGIN="500/60",
         )
         env.update(extra)
         return env
 
-    def cli(self, *args: str, check: bool = True, **extra: str) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, check: bool = True, stdin: str | None = None, **extra: str
+    ) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
             [*ONEHEART, *args],
+            input=stdin,
             env=self.environ(**extra),
             cwd=self.data_dir,
             text=True,
@@ -106,6 +113,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def router(env: Env) -> AsyncIterator[Router]:
+    node_keys(env.settings).ensure_current()  # before any node starts: they all load this ring
     r = Router(env.settings)
     await upgrade_global(r.registry)
     await registry.add_server(r, "a", env.dsn_a, "eu-north", actor="test")
@@ -144,20 +152,52 @@ class Proc:
         return self.log.read_text(errors="replace")
 
 
+# Tokens the suite mints with the node's own signing key (shared data dir). Logins through a
+# real provider are tested in test_auth.py; elsewhere a staff token stands in for one.
+STAFF_ROLES = {"*": ["global_admin", "operator", "player"]}
+
+
 @dataclass
 class Node:
     url: str
     proc: Proc
+    env: Env
 
-    def client(self, territory: str | None = None, headers: dict[str, str] | None = None) -> httpx.AsyncClient:
-        merged = {**({"X-Territory": territory} if territory else {}), **(headers or {})}
+    def token(self, home: str = "dk", roles: dict[str, list[str]] | None = None, **claims: object) -> str:
+        settings = self.env.settings.model_copy(update={"public_url": self.url})
+        identity = Identity(uuid.uuid4(), home, STAFF_ROLES if roles is None else roles)
+        if not claims:
+            return issue_access(node_keys(settings).load(), settings, identity)
+        import time as _time
+
+        base = {
+            "iss": self.url,
+            "aud": "oneheart",
+            "sub": str(identity.user_id),
+            "home": home,
+            "roles": identity.roles,
+            "iat": int(_time.time()),
+            "exp": int(_time.time()) + 600,
+            "jti": "t",
+        }
+        return node_keys(settings).load().sign({**base, **claims})
+
+    def auth(self, **kw: object) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(**kw)}"}  # type: ignore[arg-type]
+
+    def client(
+        self, territory: str | None = None, headers: dict[str, str] | None = None, *, anonymous: bool = False
+    ) -> httpx.AsyncClient:
+        merged = {**({} if anonymous else self.auth()), **({"X-Territory": territory} if territory else {})}
+        merged.update(headers or {})
         return httpx.AsyncClient(base_url=self.url, headers=merged, timeout=30)
 
 
 def start_node(env: Env, log: Path, **extra: str) -> Node:
     port = free_port()
-    proc = Proc(env, ["serve", "--port", str(port)], log, **extra).start()
     url = f"http://127.0.0.1:{port}"
+    extra.setdefault("OH_PUBLIC_URL", url)
+    proc = Proc(env, ["serve", "--port", str(port)], log, **extra).start()
 
     def up() -> bool:
         if proc.proc and proc.proc.poll() is not None:
@@ -168,7 +208,7 @@ def start_node(env: Env, log: Path, **extra: str) -> Node:
             return False
 
     wait_for(up, 30, "oneheart serve")
-    return Node(url, proc)
+    return Node(url, proc, env)
 
 
 @pytest.fixture(scope="session")

@@ -76,7 +76,7 @@ async def test_password_stays_out_of_the_registry(env: Env, router: Router) -> N
 
 
 async def test_admin_api(node: Node) -> None:
-    async with node.client() as c:
+    async with node.client(anonymous=True) as c:
         assert (await c.get("/api/registry/territories")).status_code == 401
         wrong = await c.get("/api/registry/territories", headers={"Authorization": "Bearer nope"})
         assert wrong.status_code == 401 and wrong.json()["error"] == "unauthorized"
@@ -138,7 +138,7 @@ def test_blank_or_short_admin_token_never_authenticates() -> None:
 
 
 async def test_empty_bearer_is_refused(node: Node) -> None:
-    async with node.client() as c:
+    async with node.client(anonymous=True) as c:
         for header in ("Bearer", "Bearer x", f"Basic {ADMIN_TOKEN}", ADMIN_TOKEN, f"Bearer {ADMIN_TOKEN}x"):
             r = await c.get("/api/registry/servers", headers={"Authorization": header})
             assert r.status_code == 401, header

@@ -46,7 +46,10 @@ class Relay:
         drainer = asyncio.create_task(self._drain_woken())
         try:
             while True:
-                await self.sweep()
+                try:
+                    await self.sweep()
+                except Exception as exc:  # a passing database error must not stop the relay
+                    log.warning("outbox sweep failed; retrying", error=f"{type(exc).__name__}: {exc}")
                 await asyncio.sleep(self.settings.relay_sweep_interval)
         finally:
             drainer.cancel()
@@ -60,7 +63,10 @@ class Relay:
             if alias not in self._listeners or self._listeners[alias].done():
                 self._listeners[alias] = asyncio.create_task(self._listen(alias, dsn))
         for code in await self.pending():
-            await self.drain(code)
+            try:
+                await self.drain(code)
+            except Exception as exc:  # one territory's trouble must not hold up the others
+                log.warning("outbox drain failed", territory=code, error=f"{type(exc).__name__}: {exc}")
 
     async def pending(self) -> list[str]:
         """Codes (and ``global``) with unpublished outbox rows, one query per server chunk."""

@@ -33,7 +33,7 @@ class ActivityController(Controller):
     tags = ["activity"]
     dependencies = {"territory": Provide(provide_territory)}
 
-    @get(responses=error_responses(404, 423, 503), summary="The territory's activity feed, newest first")
+    @get(responses=error_responses(401, 403, 404, 423, 429, 503), summary="The territory's activity feed, newest first")
     async def feed(
         self,
         request: Request[Any, Any, Any],

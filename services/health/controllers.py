@@ -45,6 +45,7 @@ async def _timed(name: str, probe: Callable[[], Awaitable[Any]]) -> Check:
 class HealthController(Controller):
     tags = ["operations"]
     include_in_schema = True
+    opt = {"rate_group": None}
 
     @get("/health", summary="Liveness")
     async def health(self) -> Liveness:

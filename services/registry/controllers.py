@@ -10,8 +10,8 @@ from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 
+from core.auth import global_admin
 from core.errors import error_responses
-from core.guards import global_admin
 from services.registry.dto import ServerOut, TerritoryIn, TerritoryOut, TerritoryPage
 from territories import registry
 from territories.routing import Router

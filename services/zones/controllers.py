@@ -7,6 +7,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import HeaderParameter, JSONBody, QueryParameter
 
+from core.auth import Identity, require_role
 from core.errors import error_responses
 from core.http import provide_territory
 from core.idempotency import claim, remember, request_hash
@@ -25,7 +26,7 @@ class ZoneController(Controller):
     tags = ["zones"]
     dependencies = {"territory": Provide(provide_territory)}
 
-    @get(responses=error_responses(404, 423, 503), summary="List the territory's zones")
+    @get(responses=error_responses(401, 403, 404, 423, 429, 503), summary="List the territory's zones")
     async def list(
         self,
         request: Request[Any, Any, Any],
@@ -42,16 +43,18 @@ class ZoneController(Controller):
 
     @post(
         status_code=201,
-        responses=error_responses(404, 422, 423, 503),
-        summary="Create a zone (emits zone.created)",
+        responses=error_responses(401, 403, 404, 422, 423, 429, 503),
+        summary="Create a zone (operators; emits zone.created)",
     )
     async def create(
         self,
         router: NamedDependency[Router],
         territory: NamedDependency[Territory],
+        identity: NamedDependency[Identity],
         data: JSONBody[ZoneIn],
         idempotency_key: IdempotencyKey = None,
     ) -> Response[Zone]:
+        require_role(identity, "operator", territory.code)
         async with router.transaction(territory) as conn:
             if idempotency_key is not None:
                 digest = request_hash("POST", "/api/zones", msgspec.to_builtins(data))

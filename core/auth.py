@@ -1,0 +1,177 @@
+"""Who is calling: node access tokens, identities, guards.
+
+Access tokens are 15-minute JWTs (ES256) signed by the node's key ring
+(``secrets/node-keys``, published at ``/.well-known/jwks.json``). Claims: ``sub`` (global
+user id), ``home`` (home territory), ``roles`` ({territory or "*": [role, ...]}), ``iss``
+(the node's public URL), ``aud`` ("oneheart"), ``iat``, ``exp``, ``jti``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from litestar.connection import ASGIConnection
+from litestar.handlers import BaseRouteHandler
+
+from core.errors import Forbidden, Unauthorized
+from core.keys import KeyRing
+from core.ratelimit import check
+from core.settings import Settings
+
+AUDIENCE = "oneheart"
+LEEWAY = 30
+GLOBAL_SCOPE = "*"
+_MISSING = object()
+
+
+def node_keys(settings: Settings) -> KeyRing:
+    return KeyRing(
+        settings.secrets_dir / "node-keys",
+        "ES256",
+        rotate_after=settings.signing_key_rotate_days * 86400,
+        grace=settings.access_token_ttl + 2 * LEEWAY,
+    )
+
+
+@dataclass(frozen=True)
+class Identity:
+    user_id: uuid.UUID
+    home: str
+    roles: dict[str, list[str]] = field(default_factory=dict)
+    jti: str = ""
+
+    def has(self, role: str, territory: str | None = None) -> bool:
+        return role in self.roles.get(GLOBAL_SCOPE, []) or (
+            territory is not None and role in self.roles.get(territory, [])
+        )
+
+    def acts_in(self, territory: str) -> bool:
+        """May this person read and write in ``territory`` at all?"""
+        return territory == self.home or bool(self.roles.get(territory)) or self.has("global_admin")
+
+
+def issue_access(ring: KeyRing, settings: Settings, identity: Identity, now: float | None = None) -> str:
+    now = time.time() if now is None else now
+    return ring.sign(
+        {
+            "iss": settings.public_url,
+            "aud": AUDIENCE,
+            "sub": str(identity.user_id),
+            "home": identity.home,
+            "roles": identity.roles,
+            "iat": int(now),
+            "exp": int(now) + settings.access_token_ttl,
+            "jti": uuid.uuid4().hex,
+        }
+    )
+
+
+def verify_access(ring: KeyRing, settings: Settings, token: str, now: float | None = None) -> Identity:
+    """The identity in a node access token; :class:`Unauthorized` with the reason otherwise."""
+    try:
+        claims = ring.verify(token)
+    except ValueError as exc:
+        if "invalid_key_id" not in str(exc):
+            raise Unauthorized(str(exc)) from None
+        try:  # a key made by another replica after we loaded ours
+            claims = ring.load().verify(token)
+        except ValueError as again:
+            raise Unauthorized(str(again)) from None
+    now = time.time() if now is None else now
+    if claims.get("iss") != settings.public_url or claims.get("aud") != AUDIENCE:
+        raise Unauthorized("token was not issued for this node")
+    exp = claims.get("exp")
+    if not isinstance(exp, int) or exp + LEEWAY < now:
+        raise Unauthorized("token expired")
+    try:
+        return Identity(uuid.UUID(claims["sub"]), str(claims["home"]), dict(claims.get("roles") or {}), claims["jti"])
+    except (KeyError, ValueError, TypeError):
+        raise Unauthorized("token is missing claims") from None
+
+
+def _bearer(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    scheme, _, token = connection.headers.get("authorization", "").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+def identity_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Identity | None:
+    """The caller's identity from a node access token (cached on the request); None if no token."""
+    cached = connection.scope.get("oh_identity", _MISSING)  # type: ignore[call-overload]
+    if cached is not _MISSING:
+        return cached  # type: ignore[return-value]
+    token = _bearer(connection)
+    identity = None
+    if token is not None and token.count(".") == 2:
+        state = connection.app.state
+        identity = verify_access(state.node_keys, state.settings, token)
+    connection.scope["oh_identity"] = identity  # type: ignore[typeddict-unknown-key]
+    return identity
+
+
+def require_identity(connection: ASGIConnection[Any, Any, Any, Any]) -> Identity:
+    identity = identity_of(connection)
+    if identity is None:
+        raise Unauthorized("sign in first: send 'Authorization: Bearer <access token>'")
+    return identity
+
+
+def require_role(identity: Identity, role: str, territory: str | None = None) -> None:
+    if not identity.has(role, territory):
+        where = f" in territory {territory!r}" if territory else ""
+        raise Forbidden(f"this needs the {role} role{where}")
+
+
+async def _admins_exist(connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
+    state = connection.app.state
+    cached = getattr(state, "admins_exist_until", 0.0)
+    if cached > time.monotonic():
+        return True
+    async with state.router.registry.connect() as conn:
+        exists = bool(
+            (
+                await conn.execute(
+                    sa.text("SELECT EXISTS (SELECT 1 FROM global.role_assignments WHERE role = 'global_admin')")
+                )
+            ).scalar()
+        )
+    if exists:  # once there is an admin there always is one: remember for a while
+        state.admins_exist_until = time.monotonic() + 30
+    return exists
+
+
+async def global_admin(connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseRouteHandler) -> None:
+    """Global admins only. The bootstrap ``OH_ADMIN_TOKEN`` counts only until the first global
+    admin exists (``oneheart role grant ... global_admin``)."""
+    token = _bearer(connection)
+    expected = connection.app.state.settings.admin_token
+    if token is not None and expected is not None and token.count(".") != 2:
+        if not hmac.compare_digest(token.encode(), expected.get_secret_value().encode()):
+            raise Unauthorized("a global admin bearer token is required")
+        if await _admins_exist(connection):
+            raise Unauthorized("the bootstrap admin token is retired: a global admin exists; sign in instead")
+        return
+    identity = identity_of(connection)
+    if identity is None:
+        raise Unauthorized("a global admin bearer token is required")
+    require_role(identity, "global_admin")
+
+
+async def rate_limit(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    """App-wide guard: the route's ``rate_group`` (opt) limits each user, or each IP."""
+    group = handler.opt.get("rate_group", "api")
+    if group is None:
+        return
+    state = connection.app.state
+    spec = getattr(state.settings, f"rate_limit_{group}")
+    try:
+        identity = identity_of(connection)
+    except Unauthorized:
+        identity = None
+    caller = f"u:{identity.user_id}" if identity else f"ip:{connection.client.host if connection.client else '-'}"
+    await check(state.redis, group, caller, spec)
