@@ -3,44 +3,23 @@ built-in OIDC provider. ``core.cli`` mounts ``user_app`` and ``client_app``."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from core.errors import AppError, InvalidInput
-from core.settings import get_settings
+from core.cli import console, err, run
+from core.errors import InvalidInput
 from core.urls import check_redirect_uri
 from services.idp import models
 from services.idp.passwords import WeakPassword, hash_password, new_client_secret
 from services.idp.provider import CLIENT_ID, USERNAME
-from territories.routing import Router
 
 user_app = typer.Typer(help="Accounts of the node's built-in OIDC provider.", no_args_is_help=True)
 client_app = typer.Typer(help="Applications (relying parties) of the built-in OIDC provider.", no_args_is_help=True)
-console = Console()
-err = Console(stderr=True)
-T = TypeVar("T")
-
-
-def _run(fn: Callable[[Router], Awaitable[T]]) -> T:
-    async def main() -> T:
-        router = Router(get_settings())
-        try:
-            return await fn(router)
-        finally:
-            await router.close()
-
-    try:
-        return asyncio.run(main())
-    except AppError as exc:
-        _fail(f"({exc.code}): {exc.detail}")
 
 
 def _fail(message: str) -> NoReturn:
@@ -79,14 +58,14 @@ def user_add(
         password_hash = hash_password(_read_password(password_stdin))
     except WeakPassword as exc:
         _fail(str(exc))
-    account_id = _run(lambda r: models.add_account(r, username, password_hash, display_name, email))
+    account_id = run(lambda r: models.add_account(r, username, password_hash, display_name, email))
     console.print(f"added account {escape(username)} (subject {account_id})")
 
 
 @user_app.command("list")
 def user_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List accounts (never their password hashes)."""
-    rows = _run(models.list_accounts)
+    rows = run(models.list_accounts)
     data = [
         {
             "id": str(r.id),
@@ -110,14 +89,14 @@ def user_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 @user_app.command("disable")
 def user_disable(username: str) -> None:
     """Refuse the account's sign-ins; its access tokens stop working at once."""
-    _run(lambda r: models.set_disabled(r, username, True))
+    run(lambda r: models.set_disabled(r, username, True))
     console.print(f"disabled account {escape(username)}")
 
 
 @user_app.command("enable")
 def user_enable(username: str) -> None:
     """Allow a disabled account to sign in again."""
-    _run(lambda r: models.set_disabled(r, username, False))
+    run(lambda r: models.set_disabled(r, username, False))
     console.print(f"enabled account {escape(username)}")
 
 
@@ -139,7 +118,7 @@ def client_add(
     except InvalidInput as exc:
         _fail(exc.detail)
     secret, secret_hash = (None, None) if public else new_client_secret()
-    _run(lambda r: models.add_client(r, client_id, name.strip(), secret_hash, uris))
+    run(lambda r: models.add_client(r, client_id, name.strip(), secret_hash, uris))
     console.print(f"added {'public' if public else 'confidential'} client {escape(client_id)}")
     if secret is not None:
         # Plain print: the secret must not be wrapped or styled.
@@ -150,7 +129,7 @@ def client_add(
 @client_app.command("list")
 def client_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List applications (never their secrets)."""
-    data = _run(models.list_clients)
+    data = run(models.list_clients)
     if as_json:
         _json(data)
         return
