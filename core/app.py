@@ -20,7 +20,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
 import services
-from core.auth import node_keys, rate_limit
+from core.auth import VerifiedTokens, node_keys, rate_limit
 from core.errors import EXCEPTION_HANDLERS
 from core.events.bus import connect
 from core.events.consumers import parse_registry_event
@@ -122,6 +122,7 @@ def create_app(settings: Settings | None = None, only: list[str] | None = None) 
     )
     app.state.settings = settings
     app.state.node_keys = node_keys(settings).ensure_current()
+    app.state.verified_tokens = VerifiedTokens(app.state.node_keys, settings)
     return app
 
 

@@ -36,6 +36,7 @@ class KeyRing:
     def __init__(self, folder: Path, alg: Alg, *, rotate_after: float, grace: float) -> None:
         self.folder, self.alg, self.rotate_after, self.grace = folder, alg, rotate_after, grace
         self._keys: list[StoredKey] = []
+        self._verifier: tuple[float, KeySet] | None = None
 
     def _generate(self) -> StoredKey:
         kid = f"{time.strftime('%Y%m%d')}-{uuid.uuid4().hex[:8]}"
@@ -59,6 +60,7 @@ class KeyRing:
             cls = ECKey if doc["jwk"]["kty"] == "EC" else RSAKey
             keys.append(StoredKey(path.stem, float(doc["created"]), cls.import_key(doc["jwk"])))
         self._keys = sorted(keys, key=lambda k: k.created)
+        self._verifier = None
         return self
 
     def ensure_current(self, now: float | None = None) -> KeyRing:
@@ -67,11 +69,13 @@ class KeyRing:
         self.load()
         if not self._keys or now - self._keys[-1].created >= self.rotate_after:
             self._keys.append(self._generate())
+            self._verifier = None
         return self
 
     def rotate(self) -> str:
         self.load()
         self._keys.append(self._generate())
+        self._verifier = None
         return self._keys[-1].kid
 
     @property
@@ -104,7 +108,11 @@ class KeyRing:
 
     def verify(self, token: str) -> dict[str, Any]:
         """The claims of a token signed by one of the published keys (signature only)."""
-        return verify_with_jwks(token, self.jwks(), [self.alg])
+        now = time.monotonic()
+        if self._verifier is None or self._verifier[0] < now:
+            # Importing keys costs more than verifying: keep the set, recheck grace once a minute.
+            self._verifier = (now + 60, KeySet.import_key_set(self.jwks()))  # type: ignore[arg-type]
+        return verify_with_keys(token, self._verifier[1], [self.alg])
 
 
 def verify_with_jwks(token: str, jwks: dict[str, Any], algorithms: list[str]) -> dict[str, Any]:
@@ -112,10 +120,18 @@ def verify_with_jwks(token: str, jwks: dict[str, Any], algorithms: list[str]) ->
 
     Raises ``ValueError`` with a short reason. Claims (iss, aud, exp, ...) are the caller's.
     """
+    try:
+        keys = KeySet.import_key_set(jwks)  # type: ignore[arg-type]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"malformed key set: {type(exc).__name__}") from None
+    return verify_with_keys(token, keys, algorithms)
+
+
+def verify_with_keys(token: str, keys: KeySet, algorithms: list[str]) -> dict[str, Any]:
     if "none" in [a.lower() for a in algorithms]:
         raise ValueError("alg none is never accepted")
     try:
-        token_obj = jwt.decode(token, KeySet.import_key_set(jwks), algorithms=algorithms)  # type: ignore[arg-type]
+        token_obj = jwt.decode(token, keys, algorithms=algorithms)
     except JoseError as exc:
         raise ValueError(f"invalid token: {exc.error}") from None
     except (ValueError, KeyError, TypeError) as exc:

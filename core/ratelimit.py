@@ -39,10 +39,9 @@ async def check(redis: Redis, group: str, caller: str, spec: str, *, now: float 
     window = int(now // seconds)
     key = f"oh:rl:{group}:{caller}:{window}"
     try:
-        async with redis.pipeline(transaction=True) as pipe:
-            pipe.incr(key)
-            pipe.expire(key, seconds + 1)
-            used, _ = await pipe.execute()
+        used = await redis.incr(key)  # one round trip on the hot path
+        if used == 1:  # first hit of this window: let the counter expire with it
+            await redis.expire(key, seconds + 1)
     except RedisError as exc:
         log.warning("rate limiter unavailable; request allowed", group=group, error=str(exc))
         return
