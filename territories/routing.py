@@ -79,6 +79,8 @@ class Router:
         self._engines: dict[str, AsyncEngine] = {}
         self._engine_lock = asyncio.Lock()
         self._cache: dict[str, tuple[float, Territory]] = {}
+        self._generations: dict[str, int] = {}
+        self._epoch = 0
         self._scoped: dict[tuple[str, str, bool], AsyncEngine] = {}
 
     # --- registry lookups -------------------------------------------------------------
@@ -89,13 +91,20 @@ class Router:
         now = time.monotonic()
         if hit and hit[0] > now:
             return hit[1]
+        # An invalidation that lands while we read must win over what we read: only cache the
+        # row if no invalidation (of this code, or of everything) happened in between.
+        generation = (self._epoch, self._generations.get(code, 0))
+        territory = await self._fetch(code)
+        if generation == (self._epoch, self._generations.get(code, 0)):
+            self._cache[code] = (now + self.settings.registry_cache_ttl, territory)
+        return territory
+
+    async def _fetch(self, code: str) -> Territory:
         async with self.registry.connect() as conn:
             row = (await conn.execute(sa.select(models.territories).where(models.territories.c.code == code))).first()
         if row is None:
             raise NotFound(f"unknown territory {code!r}")
-        territory = Territory.from_row(row)
-        self._cache[code] = (now + self.settings.registry_cache_ttl, territory)
-        return territory
+        return Territory.from_row(row)
 
     async def resolve(self, code: str) -> Territory:
         """An active territory; 404 if unknown, 423 if suspended or not yet provisioned."""
@@ -108,8 +117,10 @@ class Router:
 
     def invalidate(self, code: str | None = None) -> None:
         if code is None:
+            self._epoch += 1
             self._cache.clear()
         else:
+            self._generations[code] = self._generations.get(code, 0) + 1
             self._cache.pop(code, None)
 
     # --- engines (one per server) -----------------------------------------------------

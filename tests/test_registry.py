@@ -117,13 +117,16 @@ async def test_cli_suspension_reaches_a_running_node_through_nats(env: Env, node
         async def locked() -> bool:
             return (await c.get("/api/zones")).status_code == 423
 
-        await eventually(locked, timeout=30)
-        env.cli("territory", "resume", "nu")
-
         async def open_again() -> bool:
             return (await c.get("/api/zones")).status_code == 200
 
-        await eventually(open_again, timeout=30)
+        try:
+            await eventually(locked, timeout=30)
+            env.cli("territory", "resume", "nu")
+            await eventually(open_again, timeout=30)
+        except AssertionError as exc:
+            logs = f"worker:\n{worker.log_text()[-3000:]}\nnode:\n{node.proc.log_text()[-2000:]}"
+            raise AssertionError(f"{exc}\n{logs}") from None
 
 
 def test_blank_or_short_admin_token_never_authenticates() -> None:

@@ -7,6 +7,7 @@ import random
 
 import pytest
 
+from territories.routing import Router, Territory
 from tests.conftest import ADMIN_TOKEN, Env, Node, rows
 
 
@@ -105,3 +106,30 @@ async def test_suspended_territory_is_423_and_resumes(env: Env, node: Node) -> N
         r = await c.post("/api/registry/territories/ca/resume", headers=admin)
         assert r.json()["status"] == "active"
         assert (await c.get("/api/zones")).status_code == 200
+
+
+async def test_invalidation_during_a_lookup_is_not_undone(env: Env, router: Router) -> None:
+    """A lookup that read the registry before a change must not cache its stale row after
+    the change's invalidation arrived (it would then be served for the whole TTL)."""
+
+    class SlowRouter(Router):
+        def __init__(self) -> None:
+            super().__init__(env.settings.model_copy(update={"registry_cache_ttl": 300}), router.registry)
+            self.reading, self.release = asyncio.Event(), asyncio.Event()
+
+        async def _fetch(self, code: str) -> Territory:
+            territory = await super()._fetch(code)  # reads "active"
+            self.reading.set()
+            await self.release.wait()
+            return territory
+
+    slow = SlowRouter()
+    lookup = asyncio.create_task(slow.lookup("dk"))
+    await slow.reading.wait()
+    slow.invalidate("dk")  # e.g. territory.suspended arrives now
+    slow.release.set()
+    assert (await lookup).code == "dk"
+    assert "dk" not in slow._cache
+    slow.release.set()
+    await slow.lookup("dk")
+    assert "dk" in slow._cache  # an undisturbed lookup still caches
