@@ -105,10 +105,18 @@ async def run_consumer(router: Router, js: JetStreamContext, consumer: Consumer,
     while True:
         try:
             msgs = await sub.fetch(settings.consumer_batch, timeout=1)
-        except nats.errors.TimeoutError:
+        except (nats.errors.TimeoutError, TimeoutError):  # nothing to fetch (nats-py raises either)
+            continue
+        except Exception as exc:  # NATS reconnecting, server restarting: wait and fetch again
+            log.warning("consumer fetch failed; retrying", consumer=consumer.name, error=f"{type(exc).__name__}: {exc}")
+            await asyncio.sleep(1)
             continue
         for msg in msgs:
-            outcome = await handle_message(router, consumer, msg, settings)
+            try:
+                outcome = await handle_message(router, consumer, msg, settings)
+            except Exception as exc:  # ack/nak lost in a reconnect: JetStream redelivers after ack_wait
+                log.warning("event not acknowledged", consumer=consumer.name, error=f"{type(exc).__name__}: {exc}")
+                outcome = "unacknowledged"
             HANDLED.labels(consumer.name, outcome).inc()
 
 
