@@ -8,11 +8,12 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
+from core.auth import GLOBAL_SCOPE
 from core.errors import InvalidInput, NotFound
 from core.secrets import store_secret
 from core.urls import check_redirect_uri
 from services.auth.broker import SECRETS
-from services.auth.models import GLOBAL_SCOPE, ROLES, app_clients, identity_providers, role_assignments, users
+from services.auth.models import ROLES, app_clients, identity_providers, role_assignments, users
 from territories.codes import GLOBAL, check_code
 from territories.routing import Router
 

@@ -9,7 +9,6 @@ from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from core.db import global_metadata
 
 ROLES = ("player", "moderator", "operator", "sponsor", "government", "global_admin")
-GLOBAL_SCOPE = "*"
 
 users = sa.Table(
     "users",
