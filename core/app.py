@@ -24,6 +24,7 @@ from core.auth import VerifiedTokens, node_keys, rate_limit
 from core.errors import EXCEPTION_HANDLERS
 from core.events.bus import connect
 from core.events.consumers import parse_registry_event
+from core.evidence import EvidenceStore
 from core.http import provide_identity, provide_router, request_context_middleware
 from core.logging import configure_logging
 from core.settings import Settings, get_settings
@@ -63,6 +64,8 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
     app.state.nats = None
     # Outbound HTTP (identity providers): bounded, never following redirects silently.
     app.state.http = httpx.AsyncClient(timeout=10, follow_redirects=False, limits=httpx.Limits(max_connections=50))
+    # Evidence bytes on IPFS; the daemon is reached lazily, so the node starts while it is down.
+    app.state.evidence = EvidenceStore(settings)
     watcher = asyncio.create_task(watch_registry(app))
     # Everything built so far lives as long as the process: keep it out of GC generations,
     # so full collections under load stop rescanning it (it shortens the latency tail).
@@ -78,6 +81,7 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
                 await app.state.nats.close()
         await app.state.redis.aclose()
         await app.state.http.aclose()
+        await app.state.evidence.close()
         await app.state.router.close()
 
 
@@ -121,6 +125,11 @@ def create_app(settings: Settings | None = None, only: list[str] | None = None) 
         debug=False,
     )
     app.state.settings = settings
+    # Evidence uploads may be larger than other bodies: their limit is a setting too.
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", ()):
+            if handler.opt.get("body_limit") == "evidence_upload":
+                handler.request_max_body_size = settings.evidence_max_bytes + 64 * 1024  # + form fields
     app.state.node_keys = node_keys(settings).ensure_current()
     app.state.verified_tokens = VerifiedTokens(app.state.node_keys, settings)
     return app

@@ -354,10 +354,14 @@ def openapi_export(
 def _mount_domain_clis() -> None:
     from services.auth.cli import auth_app
     from services.idp.cli import client_app, user_app
+    from services.ledger.cli import ledger_app
+    from services.verification.cli import verification_app
 
     app.add_typer(auth_app, name="auth")
     app.add_typer(user_app, name="user")
     app.add_typer(client_app, name="idp-client")
+    app.add_typer(ledger_app, name="ledger")
+    app.add_typer(verification_app, name="verification")
 
 
 _mount_domain_clis()

@@ -10,9 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from typing import Any
+from typing import Annotated, Any
 
 import sqlalchemy as sa
+from litestar.params import HeaderParameter
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -20,6 +21,11 @@ from core.db import territory_metadata
 from core.errors import AppError, InvalidInput
 
 KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+IdempotencyKey = Annotated[
+    str | None,
+    HeaderParameter(name="Idempotency-Key", required=False, max_length=255, description="Replays the first answer"),
+]
 
 idempotency_keys = sa.Table(
     "idempotency_keys",
@@ -65,6 +71,11 @@ async def claim(conn: AsyncConnection, key: str, digest: str) -> tuple[int, Any]
     if row.request_hash != digest:
         raise KeyReused("this Idempotency-Key was used for a different request")
     return int(row.status), row.body
+
+
+async def claim_request(conn: AsyncConnection, key: str, method: str, path: str, body: Any) -> tuple[int, Any] | None:
+    """``claim`` for a request identified by its method, path and (JSON-able) body."""
+    return await claim(conn, key, request_hash(method, path, body))
 
 
 async def remember(conn: AsyncConnection, key: str, status: int, body: Any) -> None:

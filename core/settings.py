@@ -78,11 +78,35 @@ class Settings(BaseSettings):
     rate_limit_login: str = "30/60"
     rate_limit_api: str = "600/60"
 
+    # Evidence (IPFS). The node's RPC API (Kubo, or js-ipfs in development); never a public gateway.
+    ipfs_url: str = "http://127.0.0.1:5001"
+    # Seconds for one add, cat or pin; a CID the node lacks fails after this instead of hanging.
+    ipfs_timeout: float = 10.0
+    evidence_max_bytes: int = 25 * 1024 * 1024
+    # Comma-separated MIME types accepted as evidence.
+    evidence_types: str = "image/jpeg,image/png,image/webp,video/mp4,video/quicktime,video/webm"
+
+    # Verification worker: failed runs of one proof before it goes to people instead.
+    verification_max_attempts: int = 5
+
     # Limits.
     page_size_default: int = 50
     page_size_max: int = 200
     request_max_body: int = 1_048_576
     migrate_concurrency: int = 8
+
+    # Ledger.
+    # Seconds between signed checkpoints of every territory's ledger (oneheart worker); 0: none.
+    ledger_checkpoint_interval: float = 300.0
+
+    # Tokens, pools, rewards, leaderboards.
+    # Most tokens one player may send another in one transfer.
+    token_transfer_max: int = 1_000_000
+    # Most tokens one sponsor contribution may add to a pool.
+    pool_contribution_max: int = 1_000_000_000
+    # Days a daily leaderboard, and weeks a weekly one, stay in Redis after its period ends.
+    leaderboard_days_kept: int = 7
+    leaderboard_weeks_kept: int = 5
 
     @field_validator("admin_token", mode="before")
     @classmethod

@@ -41,6 +41,10 @@ async def run_worker(settings: Settings, *, relay: bool = True, consumer_names: 
         tasks.append(asyncio.create_task(Relay(router, js, settings).run(), name="relay"))
     if chosen:
         tasks.append(asyncio.create_task(run_consumers(router, js, chosen, settings), name="consumers"))
+    if settings.ledger_checkpoint_interval > 0:
+        from services.ledger.audit import run_checkpoints
+
+        tasks.append(asyncio.create_task(run_checkpoints(router, settings), name="ledger-checkpoints"))
     log.info("worker started", relay=relay, consumers=[c.name for c in chosen])
 
     stop = asyncio.Event()

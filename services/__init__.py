@@ -10,7 +10,10 @@ def routes() -> dict[str, list[Any]]:
     from services.activity.controllers import ActivityController
     from services.auth.controllers import AuthController, JwksController
     from services.idp.controllers import OIDCController
+    from services.ledger.controllers import LedgerController
     from services.players.controllers import PlayerController
+    from services.proofs.controllers import ProofController
+    from services.quests.controllers import QuestController
     from services.registry.controllers import RegistryController
     from services.zones.controllers import ZoneController
 
@@ -21,10 +24,14 @@ def routes() -> dict[str, list[Any]]:
         "auth": [AuthController, JwksController],
         "players": [PlayerController],
         "idp": [OIDCController],
+        "ledger": [LedgerController],
+        "quests": [QuestController],
+        "proofs": [ProofController],
     }
 
 
 def consumers() -> list[Any]:
     from services.activity.consumers import CONSUMERS as activity
+    from services.verification.consumers import CONSUMERS as verification
 
-    return [*activity]
+    return [*activity, *verification]

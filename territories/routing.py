@@ -25,6 +25,10 @@ from territories.codes import GLOBAL, check_code
 from territories.servers import full_dsn
 
 
+class UnknownTerritory(NotFound):
+    """No territory with this code in the registry (404 over HTTP)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Territory:
     code: str
@@ -103,7 +107,7 @@ class Router:
         async with self.registry.connect() as conn:
             row = (await conn.execute(sa.select(models.territories).where(models.territories.c.code == code))).first()
         if row is None:
-            raise NotFound(f"unknown territory {code!r}")
+            raise UnknownTerritory(f"unknown territory {code!r}")
         return Territory.from_row(row)
 
     async def resolve(self, code: str) -> Territory:

@@ -1,10 +1,11 @@
-"""Real services for the suite: two Postgres servers, an isolated NATS with JetStream, Redis.
+"""Real services for the suite: two Postgres servers, an isolated NATS with JetStream, Redis, IPFS.
 
 - server A: the machine's Postgres (``OH_TEST_PG_DSN``, default 127.0.0.1:5432), in a fresh
   database per run;
 - server B: a second cluster made with initdb on a free port under the run's tmp dir;
 - NATS: our own ``nats-server -js`` on a free port (isolated from any node on 4222);
-- Redis: the stack's Redis, database 15.
+- Redis: the stack's Redis, database 15;
+- IPFS: our own js-ipfs daemon on a free port (``ipfs`` fixture; installed once into ~/.cache).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import pytest_asyncio
 
 from core.auth import Identity, issue_access, node_keys
 from core.settings import Settings
+from core.stack import ipfs as stack_ipfs
 from core.stack import nats as stack_nats
 from core.stack.postgres import database_dsn, ensure_database, stop_cluster
 from core.stack.system import free_port, wait_for
@@ -56,6 +58,7 @@ class Env:
             OH_REGISTRY_DSN=self.settings.registry_dsn,
             OH_NATS_URL=self.settings.nats_url,
             OH_REDIS_URL=self.settings.redis_url,
+            OH_IPFS_URL=self.settings.ipfs_url,
             OH_ADMIN_TOKEN=ADMIN_TOKEN,
             OH_LOG_LEVEL="INFO",
             OH_RELAY_SWEEP_INTERVAL="1",
@@ -84,7 +87,16 @@ class Env:
 
 
 @pytest.fixture(scope="session")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+def ipfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Our own js-ipfs daemon (installed once into the user's cache) on a free port; its RPC URL."""
+    folder = tmp_path_factory.mktemp("ipfs")
+    url = stack_ipfs.start_ipfs(folder, free_port())
+    yield url
+    stack_ipfs.stop_ipfs(folder)
+
+
+@pytest.fixture(scope="session")
+def env(tmp_path_factory: pytest.TempPathFactory, ipfs: str) -> Iterator[Env]:
     base = os.environ.get("OH_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
     name = f"oh_test_{os.getpid()}"
     dsn_a = ensure_database(base, name)
@@ -98,6 +110,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         registry_dsn=dsn_a,
         nats_url=nats_url,
         redis_url=os.environ.get("OH_TEST_REDIS_URL", "redis://127.0.0.1:6379/15"),
+        ipfs_url=ipfs,
         admin_token=ADMIN_TOKEN,
         relay_sweep_interval=1.0,
         # A consumer killed mid-batch gets its messages again after ack_wait: keep tests quick.
@@ -163,9 +176,15 @@ class Node:
     proc: Proc
     env: Env
 
-    def token(self, home: str = "dk", roles: dict[str, list[str]] | None = None, **claims: object) -> str:
+    def token(
+        self,
+        home: str = "dk",
+        roles: dict[str, list[str]] | None = None,
+        user_id: uuid.UUID | None = None,
+        **claims: object,
+    ) -> str:
         settings = self.env.settings.model_copy(update={"public_url": self.url})
-        identity = Identity(uuid.uuid4(), home, STAFF_ROLES if roles is None else roles)
+        identity = Identity(user_id or uuid.uuid4(), home, STAFF_ROLES if roles is None else roles)
         if not claims:
             return issue_access(node_keys(settings).load(), settings, identity)
         import time as _time

@@ -1,4 +1,4 @@
-"""The local stack against real servers: a PostgreSQL cluster of our own, NATS, Redis."""
+"""The local stack against real servers: a PostgreSQL cluster of our own, NATS, Redis, IPFS."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from core.stack import nats, postgres, redis, system
+from core.stack import ipfs, nats, postgres, redis, system
 from core.stack.cli import read_stack_env, stack_app
 from tests.stackfixtures import start_second_server
 
@@ -187,12 +187,13 @@ def test_cli_up_minimal_status_down(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         result = runner.invoke(stack_app, ["up", "--minimal"])
         assert result.exit_code == 0, result.output
         env = read_stack_env(tmp_path)
-        assert set(env) == {"OH_REGISTRY_DSN", "OH_NATS_URL", "OH_REDIS_URL"}
+        assert set(env) == {"OH_REGISTRY_DSN", "OH_NATS_URL", "OH_REDIS_URL", "OH_IPFS_URL"}
+        assert ipfs.is_ipfs(env["OH_IPFS_URL"])
         assert env["OH_REGISTRY_DSN"].endswith("/oneheart")
         assert (tmp_path / "stack.env").stat().st_mode & 0o077 == 0
         status = runner.invoke(stack_app, ["status"])
         assert status.exit_code == 0, status.output
-        assert status.output.count(" up ") == 3
+        assert status.output.count(" up ") == 4
     finally:
         result = runner.invoke(stack_app, ["down"])
     assert result.exit_code == 0, result.output

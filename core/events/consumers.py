@@ -23,11 +23,10 @@ from prometheus_client import Counter
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.errors import NotFound
 from core.events.envelope import Event
 from core.events.tables import inbox
 from core.settings import Settings
-from territories.routing import Router
+from territories.routing import Router, UnknownTerritory
 
 log = structlog.get_logger(__name__)
 HANDLED = Counter("oh_events_handled_total", "Events handled by consumers", ["consumer", "outcome"])
@@ -40,6 +39,24 @@ class Consumer:
     name: str  # durable consumer name, also the inbox key
     subject: str  # filter, e.g. "oh.*.zone.created"
     handle: Handler
+    max_deliveries: int | None = None  # with give_up: failed runs before giving up
+    give_up: Handler | None = None
+
+
+async def _run_once(router: Router, consumer: Consumer, event: Event, handler: Handler) -> bool:
+    """Run ``handler`` unless the inbox says this consumer already handled the event."""
+    async with router.transaction(event.territory) as conn:
+        claimed = (
+            await conn.execute(
+                insert(inbox)
+                .values(consumer=consumer.name, event_id=event.id)
+                .on_conflict_do_nothing()
+                .returning(inbox.c.event_id)
+            )
+        ).first()
+        if claimed is not None:
+            await handler(conn, event)
+    return claimed is not None
 
 
 def backoff(deliveries: int, cap: float) -> float:
@@ -55,25 +72,17 @@ async def handle_message(router: Router, consumer: Consumer, msg: Msg, settings:
         await msg.term()
         return "malformed"
     try:
-        async with router.transaction(event.territory) as conn:
-            claimed = (
-                await conn.execute(
-                    insert(inbox)
-                    .values(consumer=consumer.name, event_id=event.id)
-                    .on_conflict_do_nothing()
-                    .returning(inbox.c.event_id)
-                )
-            ).first()
-            if claimed is not None:
-                await consumer.handle(conn, event)
+        claimed = await _run_once(router, consumer, event, consumer.handle)
         await msg.ack()
-        return "handled" if claimed is not None else "duplicate"
-    except NotFound as exc:
+        return "handled" if claimed else "duplicate"
+    except UnknownTerritory as exc:
         log.error("event for unknown territory dropped", consumer=consumer.name, error=exc.detail)
         await msg.term()
         return "unknown_territory"
     except Exception as exc:
         deliveries = msg.metadata.num_delivered if msg.metadata else 1
+        if consumer.give_up is not None and consumer.max_deliveries and deliveries >= consumer.max_deliveries:
+            return await _give_up(router, consumer, msg, event, deliveries, exc, settings)
         delay = backoff(deliveries, settings.consumer_max_backoff)
         log.warning(
             "event handler failed; will retry",
@@ -86,6 +95,28 @@ async def handle_message(router: Router, consumer: Consumer, msg: Msg, settings:
         )
         await msg.nak(delay=delay)
         return "failed"
+
+
+async def _give_up(
+    router: Router, consumer: Consumer, msg: Msg, event: Event, deliveries: int, exc: Exception, settings: Settings
+) -> str:
+    log.error(
+        "event handler keeps failing; giving up on it",
+        consumer=consumer.name,
+        event_id=str(event.id),
+        territory=event.territory,
+        deliveries=deliveries,
+        error=f"{type(exc).__name__}: {exc}",
+    )
+    assert consumer.give_up is not None
+    try:
+        await _run_once(router, consumer, event, consumer.give_up)
+    except Exception as again:  # the fallback failed too (database down): keep the event
+        log.warning("give-up handler failed; will retry", consumer=consumer.name, error=str(again))
+        await msg.nak(delay=settings.consumer_max_backoff)
+        return "failed"
+    await msg.ack()
+    return "gave_up"
 
 
 async def run_consumer(router: Router, js: JetStreamContext, consumer: Consumer, settings: Settings) -> None:

@@ -12,11 +12,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from core.stack import nats, postgres, redis
+from core.stack import ipfs, nats, postgres, redis
 from core.stack.system import free_port, port_open, redact_url
 
 stack_app = typer.Typer(
-    help="Local development stack: PostgreSQL, NATS JetStream and Redis on 127.0.0.1.",
+    help="Local development stack: PostgreSQL, NATS JetStream, Redis and IPFS on 127.0.0.1.",
     no_args_is_help=True,
 )
 console = Console()
@@ -83,7 +83,7 @@ def _server_b_port(data_dir: Path, state: dict[str, int]) -> int:
 def up(
     minimal: bool = typer.Option(False, "--minimal", help="Skip the demo's second PostgreSQL server."),
 ) -> None:
-    """Reuse or start PostgreSQL, NATS and Redis; write DATA_DIR/stack.env."""
+    """Reuse or start PostgreSQL, NATS, Redis and IPFS; write DATA_DIR/stack.env."""
     data_dir = _data_dir()
     data_dir.mkdir(parents=True, exist_ok=True)
     state = _read_state(data_dir)
@@ -120,6 +120,12 @@ def up(
             before = redis.our_port(data_dir)
             env["OH_REDIS_URL"] = redis.ensure_redis(data_dir)
             rows.append(("redis", env["OH_REDIS_URL"], _how(before, redis.our_port(data_dir))))
+
+            # js-ipfs is installed on first use (npm, a few minutes, once per machine).
+            status.update("IPFS..." if ipfs.installed() else "IPFS (installing js-ipfs once: a few minutes)...")
+            before = ipfs.our_port(data_dir)
+            env["OH_IPFS_URL"] = ipfs.ensure_ipfs(data_dir)
+            rows.append(("ipfs", env["OH_IPFS_URL"], _how(before, ipfs.our_port(data_dir))))
     except (RuntimeError, TimeoutError, OSError) as exc:
         console.print(f"[red]stack up failed:[/red] {exc}")
         raise typer.Exit(1) from None
@@ -154,6 +160,7 @@ def status() -> None:
         ("postgres (server b)", env.get("OH_DEMO_SERVER_B_DSN"), postgres.can_connect),
         ("nats (jetstream)", env.get("OH_NATS_URL"), nats.jetstream_ready),
         ("redis", env.get("OH_REDIS_URL"), redis.answers),
+        ("ipfs", env.get("OH_IPFS_URL"), ipfs.is_ipfs),
     ]
     table = Table(title=f"OneHeart local stack ({data_dir / 'stack.env'})")
     table.add_column("component")
@@ -196,6 +203,9 @@ def down() -> None:
         if redis.our_port(data_dir) is not None:
             redis.stop_redis(data_dir)
             stopped.append("redis")
+        if ipfs.our_port(data_dir) is not None:
+            ipfs.stop_ipfs(data_dir)
+            stopped.append("ipfs")
     console.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing of ours was running")
 
 

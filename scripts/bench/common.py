@@ -16,6 +16,7 @@ import httpx
 import psycopg
 
 from core.settings import Settings
+from core.stack.cli import read_stack_env
 from core.stack.postgres import ensure_database
 from core.stack.system import apt_install, free_port, wait_for
 
@@ -33,7 +34,10 @@ def scratch_database(name: str) -> str:
 
 
 def env_for(dsn: str, data_dir: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "OH_REGISTRY_DSN"}
+    """Environment for node processes on the scratch database; the stack's addresses (NATS,
+    Redis, IPFS) come from ``.data/stack.env`` unless the environment names them."""
+    stack = read_stack_env(Path(os.environ.get("OH_DATA_DIR", REPO / ".data")))
+    env = {**stack, **{k: v for k, v in os.environ.items() if k != "OH_REGISTRY_DSN"}}
     env.update(OH_REGISTRY_DSN=dsn, OH_DATA_DIR=str(data_dir), OH_LOG_LEVEL="WARNING", **extra)
     return env
 

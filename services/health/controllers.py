@@ -1,4 +1,4 @@
-"""Liveness, readiness (each database server, NATS, Redis, with latency)."""
+"""Liveness, readiness (each database server, NATS, Redis, IPFS, with latency)."""
 
 from __future__ import annotations
 
@@ -68,12 +68,16 @@ class HealthController(Controller):
                 raise ConnectionError("not connected")
             await state.nats.flush(timeout=2)
 
+        async def ipfs_version() -> None:
+            if not await state.evidence.ready():
+                raise ConnectionError("no answer")
+
         servers = await router.server_engines()
         engines = {"registry": router.registry, **servers}
         probes = [
             _timed(f"postgres:{alias}", functools.partial(select_one, engine)) for alias, engine in engines.items()
         ]
-        probes += [_timed("nats", nats_rtt), _timed("redis", state.redis.ping)]
+        probes += [_timed("nats", nats_rtt), _timed("redis", state.redis.ping), _timed("ipfs", ipfs_version)]
         checks = list(await asyncio.gather(*probes))
         ok = all(c.ok for c in checks)
         return Response(Readiness("ready" if ok else "degraded", checks), status_code=200 if ok else 503)

@@ -5,20 +5,15 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency, Provide
-from litestar.params import HeaderParameter, JSONBody, QueryParameter
+from litestar.params import JSONBody, QueryParameter
 
 from core.auth import Identity, require_role
 from core.errors import error_responses
 from core.http import provide_territory
-from core.idempotency import claim, remember, request_hash
+from core.idempotency import IdempotencyKey, claim_request, remember
 from services.zones.dto import Zone, ZoneIn, ZonePage
 from services.zones.service import create_zone, list_zones
 from territories.routing import Router, Territory
-
-IdempotencyKey = Annotated[
-    str | None,
-    HeaderParameter(name="Idempotency-Key", required=False, max_length=255, description="Replays the first answer"),
-]
 
 
 class ZoneController(Controller):
@@ -57,8 +52,7 @@ class ZoneController(Controller):
         require_role(identity, "operator", territory.code)
         async with router.transaction(territory) as conn:
             if idempotency_key is not None:
-                digest = request_hash("POST", "/api/zones", msgspec.to_builtins(data))
-                stored = await claim(conn, idempotency_key, digest)
+                stored = await claim_request(conn, idempotency_key, "POST", "/api/zones", msgspec.to_builtins(data))
                 if stored is not None:
                     return Response(msgspec.convert(stored[1], Zone), status_code=stored[0])
             zone = await create_zone(conn, territory.code, data)

@@ -1,0 +1,198 @@
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import UploadFile
+from litestar.di import NamedDependency, Provide
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, HeaderParameter, PathParameter, QueryParameter
+
+from core.auth import Identity, require_role
+from core.errors import AppError, Forbidden, InvalidInput, error_responses
+from core.evidence import allowed_types
+from core.http import provide_territory
+from core.idempotency import claim_request, remember
+from services.players.service import ensure_player
+from services.proofs.dto import Proof, ProofAccepted, ProofPage
+from services.proofs.service import (
+    STAFF,
+    Place,
+    Stored,
+    get_proof,
+    list_proofs,
+    open_assignment,
+    phash_to_int,
+    record_proof,
+)
+from services.quests.controllers import Cursor, Limit, page_size
+from services.verification.media import inspect
+from territories.routing import Router, Territory
+
+ProofStatus = Literal["submitted", "auto_approved", "needs_community", "rejected", "validated", "invalidated"]
+# core.app sets this handler's body limit from OH_EVIDENCE_MAX_BYTES when it builds the app.
+EVIDENCE_UPLOAD = "evidence_upload"
+
+
+class PayloadTooLarge(AppError):
+    status, code = 413, "payload_too_large"
+
+
+@dataclass
+class ProofForm:
+    """multipart/form-data: one photo or short video, and where and when it was taken."""
+
+    file: UploadFile
+    lat: float
+    lng: float
+    accuracy_m: float
+    captured_at: datetime
+
+
+def _place(form: ProofForm) -> Place:
+    if not -90 <= form.lat <= 90 or not -180 <= form.lng <= 180:
+        raise InvalidInput("lat must be within [-90, 90] and lng within [-180, 180]")
+    if not 0 <= form.accuracy_m <= 100_000:
+        raise InvalidInput("accuracy_m must be between 0 and 100000 metres")
+    if form.captured_at.tzinfo is None:
+        raise InvalidInput("captured_at needs a time zone (e.g. 2026-05-01T09:00:00Z)")
+    return Place(form.lat, form.lng, form.accuracy_m, form.captured_at)
+
+
+class ProofController(Controller):
+    tags = ["proofs"]
+    dependencies = {"territory": Provide(provide_territory)}
+
+    @post(
+        "/api/quests/{quest_id:uuid}/proofs",
+        status_code=202,
+        opt={"body_limit": EVIDENCE_UPLOAD},
+        responses=error_responses(401, 403, 404, 409, 413, 415, 422, 423, 429, 503),
+        summary="Submit a proof (photo or short video) for the caller's active assignment",
+        description="The bytes are pinned in IPFS (CIDv1, raw leaves) and checked by the verification worker. "
+        "Send an Idempotency-Key: a retried upload with the same key gets the first answer.",
+    )
+    async def submit(
+        self,
+        request: Request[Any, Any, Any],
+        router: NamedDependency[Router],
+        territory: NamedDependency[Territory],
+        identity: NamedDependency[Identity],
+        quest_id: Annotated[uuid.UUID, PathParameter()],
+        data: Annotated[ProofForm, Body(media_type=RequestEncodingType.MULTI_PART)],
+        idempotency_key: Annotated[
+            str, HeaderParameter(name="Idempotency-Key", max_length=255, description="Required; replays the answer")
+        ],
+    ) -> Response[ProofAccepted]:
+        require_role(identity, "player", territory.code)
+        settings = request.app.state.settings
+        place = _place(data)
+        content = await data.file.read()
+        await data.file.close()
+        if len(content) > settings.evidence_max_bytes:
+            raise PayloadTooLarge(f"evidence is limited to {settings.evidence_max_bytes} bytes")
+        media = await asyncio.to_thread(inspect, content, data.file.content_type, allowed=allowed_types(settings))
+        digest = hashlib.sha256(content).hexdigest()
+        fingerprint = [place.lat, place.lng, place.accuracy_m, place.captured_at.isoformat(), digest]
+        async with router.transaction(territory) as conn:
+            path = f"/api/quests/{quest_id}/proofs"
+            stored = await claim_request(conn, idempotency_key, "POST", f"{path}#{identity.user_id}", fingerprint)
+            if stored is not None:
+                return Response(msgspec.convert(stored[1], ProofAccepted), status_code=stored[0])
+            await ensure_player(conn, identity.user_id)
+            assignment = await open_assignment(conn, quest_id, identity.user_id)
+            # Pinned before the rows commit: a failure here (IPFS down: 503) rolls everything back.
+            cid = await request.app.state.evidence.put(content)
+            accepted = await record_proof(
+                conn,
+                territory.code,
+                assignment,
+                quest_id,
+                identity.user_id,
+                place,
+                Stored(
+                    cid,
+                    digest,
+                    len(content),
+                    media.mime,
+                    media.kind,
+                    media.width,
+                    media.height,
+                    media.sharpness,
+                    phash_to_int(media.phash),
+                    media.exif,
+                ),
+            )
+            await remember(conn, idempotency_key, 202, msgspec.to_builtins(accepted))
+        return Response(accepted, status_code=202)
+
+    @get("/api/proofs", responses=error_responses(401, 403, 404, 423, 429, 503), summary="List proofs, newest first")
+    async def list(
+        self,
+        request: Request[Any, Any, Any],
+        router: NamedDependency[Router],
+        territory: NamedDependency[Territory],
+        identity: NamedDependency[Identity],
+        mine: Annotated[bool, QueryParameter(description="false: all proofs (moderators, operators)")] = True,
+        status: Annotated[ProofStatus | None, QueryParameter()] = None,
+        limit: Limit = None,
+        cursor: Cursor = None,
+    ) -> ProofPage:
+        if not mine and not any(identity.has(role, territory.code) for role in STAFF):
+            raise Forbidden("listing other players' proofs needs the moderator or operator role")
+        async with router.read(territory) as conn:
+            items, next_cursor = await list_proofs(
+                conn,
+                player_id=identity.user_id if mine else None,
+                status=status,
+                limit=page_size(request, limit),
+                cursor=cursor,
+            )
+        return ProofPage(items, next_cursor)
+
+    @get("/api/proofs/{proof_id:uuid}", responses=error_responses(401, 403, 404, 423, 429, 503), summary="One proof")
+    async def show(
+        self,
+        router: NamedDependency[Router],
+        territory: NamedDependency[Territory],
+        identity: NamedDependency[Identity],
+        proof_id: Annotated[uuid.UUID, PathParameter()],
+    ) -> Proof:
+        async with router.read(territory) as conn:
+            return await get_proof(conn, proof_id, identity, territory.code)
+
+    @get(
+        "/api/proofs/{proof_id:uuid}/evidence",
+        responses=error_responses(401, 403, 404, 423, 429, 503),
+        summary="The evidence bytes, read from IPFS and checked against the CID",
+        media_type="application/octet-stream",
+    )
+    async def evidence(
+        self,
+        request: Request[Any, Any, Any],
+        router: NamedDependency[Router],
+        territory: NamedDependency[Territory],
+        identity: NamedDependency[Identity],
+        proof_id: Annotated[uuid.UUID, PathParameter()],
+    ) -> Response[bytes]:
+        async with router.read(territory) as conn:
+            proof = await get_proof(conn, proof_id, identity, territory.code)
+        ev = proof.evidence
+        content = await request.app.state.evidence.get(ev.cid, ev.size_bytes)
+        return Response(
+            content,
+            media_type=ev.mime,
+            headers={
+                "ETag": f'"{ev.cid}"',
+                "Cache-Control": "private, max-age=3600, immutable",
+                "X-Content-Type-Options": "nosniff",
+                "Content-Disposition": "inline",
+                "X-Evidence-CID": ev.cid,
+            },
+        )

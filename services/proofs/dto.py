@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+
+class EvidenceInfo(msgspec.Struct):
+    cid: str
+    sha256: str
+    size_bytes: int
+    mime: str
+    kind: str
+    width: int | None
+    height: int | None
+    exif: dict[str, Any]
+
+
+class Proof(msgspec.Struct):
+    id: uuid.UUID
+    quest_id: uuid.UUID
+    assignment_id: uuid.UUID
+    player_id: uuid.UUID
+    status: str
+    lat: float
+    lng: float
+    accuracy_m: float
+    captured_at: datetime
+    received_at: datetime
+    score: int | None
+    flags: list[str]
+    verified_at: datetime | None
+    evidence: EvidenceInfo
+
+
+class ProofPage(msgspec.Struct):
+    items: list[Proof]
+    next_cursor: str | None
+
+
+class ProofAccepted(msgspec.Struct):
+    proof_id: uuid.UUID
+    cid: str
+    status: str

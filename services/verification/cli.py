@@ -1,0 +1,159 @@
+"""``oneheart verification ...``: train the review-score model. ``core.cli`` mounts
+``verification_app``. Heavy imports (scikit-learn, onnxruntime) happen inside the command."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from core.cli import console, err, run
+from territories.routing import Router
+
+if TYPE_CHECKING:
+    from services.verification.train import Report, Row
+
+verification_app = typer.Typer(help="Automated evidence checks: the review-score model.", no_args_is_help=True)
+
+_MODEL_PATH = Path(__file__).resolve().parent / "model" / "review.onnx"
+
+
+def decisions_from_database(codes: list[str]) -> list[Row]:
+    """The past community decisions of ``codes`` (every active territory when empty) as
+    ``(features, 1 if validated else 0)`` rows."""
+    from services.verification.decisions import community_decisions
+    from territories.registry import list_territories
+
+    async def load(router: Router) -> list[Row]:
+        chosen = list(codes)
+        if not chosen:
+            cursor = None
+            while True:
+                page, cursor = await list_territories(router, limit=500, cursor=cursor, status="active")
+                chosen += [t.code for t in page]
+                if cursor is None:
+                    break
+        return await community_decisions(router, chosen)
+
+    return run(load)
+
+
+def train_model(
+    decisions: Iterable[Row] | None = None,
+    *,
+    from_csv: Path | None = None,
+    out: Path = _MODEL_PATH,
+    seed_only: bool = False,
+) -> Report:
+    """Fit on the seed dataset plus ``decisions`` plus the rows of ``from_csv`` (only the seed
+    with ``seed_only``), write the ONNX model to ``out``; the held-out report."""
+    from services.verification import train
+
+    rows = train.read_csv(train.SEED_PATH)
+    if not seed_only:
+        rows += list(decisions or ())
+        if from_csv is not None:
+            rows += train.read_csv(from_csv)
+    report, regression = train.evaluate(rows)
+    train.write_model(train.to_onnx(regression), out)
+    return report
+
+
+@verification_app.command("train")
+def train_command(
+    from_csv: Annotated[
+        Path | None,
+        typer.Option("--from-csv", help="Also learn from this CSV (the feature columns and accepted 1/0)"),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", help="Where to write the ONNX model (default: DATA_DIR/models/review.onnx, used by the worker)"
+        ),
+    ] = None,
+    seed_only: Annotated[
+        bool, typer.Option("--seed-only", help="Learn from the shipped seed dataset only (rebuilds the shipped model)")
+    ] = False,
+    territory: Annotated[
+        list[str] | None,
+        typer.Option("--territory", help="Learn from these territories' decisions (default: every active one)"),
+    ] = None,
+) -> None:
+    """Train the review-score model on the seed data plus the community's past decisions
+    (validated / invalidated proofs); print its weights and its held-out accuracy and AUC."""
+    if seed_only and from_csv is not None:
+        err.print("[red]error[/red]: --seed-only and --from-csv exclude each other")
+        raise typer.Exit(2)
+    decisions = [] if seed_only else decisions_from_database(territory or [])
+    if out is None:
+        from core.settings import get_settings
+
+        out = get_settings().data_dir / "models" / "review.onnx"
+    try:
+        report = train_model(decisions, from_csv=from_csv, out=out, seed_only=seed_only)
+    except (OSError, ValueError) as exc:
+        err.print(f"[red]error[/red]: {escape(str(exc))}")
+        raise typer.Exit(1) from None
+    print_report(report, decisions=len(decisions))
+    console.print(f"wrote {escape(str(out))}")
+
+
+def print_report(report: Report, *, decisions: int = 0) -> None:
+    table = Table("feature", "weight", title="logistic regression (all rows)")
+    for name, weight in report.weights.items():
+        table.add_row(name, f"{weight:+.3f}")
+    table.add_row("(intercept)", f"{report.intercept:+.3f}")
+    console.print(table)
+    console.print(
+        f"{report.rows} rows ({report.accepted} accepted; {decisions} community decisions from the database); "
+        f"held-out {report.test_rows}: accuracy {report.accuracy:.3f}, AUC {report.auc:.3f}"
+    )
+
+
+@verification_app.command("policy")
+def policy_command(
+    code: Annotated[str, typer.Argument(help="Territory code")],
+    auto_approve_min: Annotated[
+        int | None, typer.Option("--auto-approve-min", help="Lowest integrity score (0-100) approved without people")
+    ] = None,
+    reject_max: Annotated[
+        int | None, typer.Option("--reject-max", help="Highest score rejected when evidence flags are raised")
+    ] = None,
+    always_community: Annotated[
+        bool | None,
+        typer.Option("--always-community/--auto", help="Send every proof to the community, or allow auto approval"),
+    ] = None,
+) -> None:
+    """Show a territory's verification thresholds, or change them (changes apply to the next proof)."""
+    from services.verification.policy import KEY, VerificationPolicy
+    from territories.codes import check_code
+    from territories.policy import read_policy, write_policy
+
+    check_code(code)
+    changes = {
+        k: v
+        for k, v in {
+            "auto_approve_min": auto_approve_min,
+            "reject_max": reject_max,
+            "always_community": always_community,
+        }.items()
+        if v is not None
+    }
+
+    async def apply(router: Router) -> VerificationPolicy:
+        if not changes:
+            async with router.read(code) as conn:
+                return await read_policy(conn, KEY, VerificationPolicy)
+        async with router.transaction(code) as conn:
+            return await write_policy(conn, KEY, VerificationPolicy, changes)
+
+    policy = run(apply)
+    table = Table("setting", "value", title=f"verification policy of {code}")
+    table.add_row("auto_approve_min", str(policy.auto_approve_min))
+    table.add_row("reject_max", str(policy.reject_max))
+    table.add_row("always_community", str(policy.always_community).lower())
+    console.print(table)
