@@ -345,3 +345,19 @@ def test_checks_find_faults_in_the_federation_config() -> None:
         )
 
     assert secret_problems(_mutate("federation.yml", leak)) != []
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_node_settings_are_real_settings(name: str) -> None:
+    """Every OH_* variable a compose file sets is a setting the node reads (a renamed setting
+    would otherwise be silently ignored in production)."""
+    from core.settings import Settings
+
+    known = {f"OH_{field.upper()}" for field in Settings.model_fields}
+    for service, spec in load(name)["services"].items():
+        env = spec.get("environment") or {}
+        names = env.keys() if isinstance(env, dict) else [item.split("=", 1)[0] for item in env]
+        unknown = sorted(
+            n for n in names if n.startswith("OH_") and n not in known and not n.startswith("OH_DB_PASSWORD_")
+        )
+        assert unknown == [], f"{name}: {service} sets unknown settings {unknown}"

@@ -21,7 +21,7 @@ from typing import Any
 import msgspec
 import sqlalchemy as sa
 import structlog
-from PIL import Image
+from PIL import Image, ImageOps
 from prometheus_client import Histogram
 from sqlalchemy.dialects.postgresql import BIT
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -65,7 +65,7 @@ def model_name() -> str:
 def nsfw_of(data: bytes) -> float:
     image = Image.open(io.BytesIO(data))
     image.draft("RGB", (256, 256))  # JPEG: decode at reduced scale, the model sees 224 px anyway
-    return safety.nsfw_probability(image)
+    return safety.nsfw_probability(ImageOps.exif_transpose(image))
 
 
 def _read() -> sa.Select[Any]:
