@@ -10,9 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from typing import Annotated, Any
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
 
+import msgspec
 import sqlalchemy as sa
+from litestar import Response
 from litestar.params import HeaderParameter
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -80,3 +83,26 @@ async def claim_request(conn: AsyncConnection, key: str, method: str, path: str,
 
 async def remember(conn: AsyncConnection, key: str, status: int, body: Any) -> None:
     await conn.execute(idempotency_keys.update().where(idempotency_keys.c.key == key).values(status=status, body=body))
+
+
+T = TypeVar("T")
+
+
+async def answer_once(
+    conn: AsyncConnection,
+    key: str | None,
+    request: tuple[str, str, Any],
+    status: int,
+    make: Callable[[], Awaitable[T]],
+) -> Response[T]:
+    """Answer a write with ``make()``, or, when ``key`` was seen with the same request
+    (method, path, JSON-able body), with the stored first answer. ``conn`` is the write's
+    transaction, so the key and the write commit (or roll back) together."""
+    if key is not None:
+        stored = await claim_request(conn, key, *request)
+        if stored is not None:
+            return Response(stored[1], status_code=stored[0])  # type: ignore[arg-type]
+    result = await make()
+    if key is not None:
+        await remember(conn, key, status, msgspec.to_builtins(result))
+    return Response(result, status_code=status)

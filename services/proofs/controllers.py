@@ -3,22 +3,22 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency, Provide
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, HeaderParameter, PathParameter, QueryParameter
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.auth import Identity, require_role
 from core.errors import AppError, Forbidden, InvalidInput, error_responses
 from core.evidence import allowed_types
 from core.http import provide_territory
-from core.idempotency import claim_request, remember
+from core.idempotency import answer_once
 from services.players.service import ensure_player
 from services.proofs.dto import Proof, ProofAccepted, ProofPage
 from services.proofs.service import (
@@ -100,37 +100,32 @@ class ProofController(Controller):
         media = await asyncio.to_thread(inspect, content, data.file.content_type, allowed=allowed_types(settings))
         digest = hashlib.sha256(content).hexdigest()
         fingerprint = [place.lat, place.lng, place.accuracy_m, place.captured_at.isoformat(), digest]
-        async with router.transaction(territory) as conn:
-            path = f"/api/quests/{quest_id}/proofs"
-            stored = await claim_request(conn, idempotency_key, "POST", f"{path}#{identity.user_id}", fingerprint)
-            if stored is not None:
-                return Response(msgspec.convert(stored[1], ProofAccepted), status_code=stored[0])
+        stored = Stored(
+            "",  # the CID, once IPFS has the bytes
+            digest,
+            len(content),
+            media.mime,
+            media.kind,
+            media.width,
+            media.height,
+            media.sharpness,
+            phash_to_int(media.phash),
+            media.exif,
+        )
+
+        async def accept(conn: AsyncConnection) -> ProofAccepted:
             await ensure_player(conn, identity.user_id)
             assignment = await open_assignment(conn, quest_id, identity.user_id)
             # Pinned before the rows commit: a failure here (IPFS down: 503) rolls everything back.
             cid = await request.app.state.evidence.put(content)
-            accepted = await record_proof(
-                conn,
-                territory.code,
-                assignment,
-                quest_id,
-                identity.user_id,
-                place,
-                Stored(
-                    cid,
-                    digest,
-                    len(content),
-                    media.mime,
-                    media.kind,
-                    media.width,
-                    media.height,
-                    media.sharpness,
-                    phash_to_int(media.phash),
-                    media.exif,
-                ),
+            return await record_proof(
+                conn, territory.code, assignment, quest_id, identity.user_id, place, replace(stored, cid=cid)
             )
-            await remember(conn, idempotency_key, 202, msgspec.to_builtins(accepted))
-        return Response(accepted, status_code=202)
+
+        # The key is the caller's: the same key from another player is another request.
+        key_scope = ("POST", f"/api/quests/{quest_id}/proofs#{identity.user_id}", fingerprint)
+        async with router.transaction(territory) as conn:
+            return await answer_once(conn, idempotency_key, key_scope, 202, lambda: accept(conn))
 
     @get("/api/proofs", responses=error_responses(401, 403, 404, 423, 429, 503), summary="List proofs, newest first")
     async def list(

@@ -9,9 +9,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.auth import Identity
-from core.errors import Conflict, InvalidInput, NotFound
+from core.errors import Conflict, NotFound
 from core.events.outbox import emit
-from core.pagination import decode_cursor, encode_cursor
+from core.pagination import decode_time_cursor, time_cursor
 from services.proofs.dto import EvidenceInfo, Proof, ProofAccepted
 from services.proofs.models import COMMUNITY_VISIBLE, evidence, proofs
 from services.quests.models import assignments, quests
@@ -197,14 +197,10 @@ async def list_proofs(
     if status is not None:
         query = query.where(proofs.c.status == status)
     if cursor:
-        at, last_id = decode_cursor(cursor, 2)
-        try:
-            key = (datetime.fromisoformat(at), uuid.UUID(last_id))
-        except ValueError:
-            raise InvalidInput("malformed cursor") from None
+        key = decode_time_cursor(cursor)
         query = query.where(sa.tuple_(proofs.c.received_at, proofs.c.id) < key)
     order = (proofs.c.received_at.desc(), proofs.c.id.desc())
     items = [_proof(r) for r in await conn.execute(query.order_by(*order).limit(limit + 1))]
     more = len(items) > limit
     items = items[:limit]
-    return items, (encode_cursor(items[-1].received_at.isoformat(), str(items[-1].id)) if more else None)
+    return items, (time_cursor(items[-1].received_at, items[-1].id) if more else None)

@@ -11,7 +11,7 @@ from litestar.params import JSONBody, PathParameter, QueryParameter
 from core.auth import Identity, require_role
 from core.errors import InvalidInput, error_responses
 from core.http import provide_territory
-from core.idempotency import IdempotencyKey, claim_request, remember
+from core.idempotency import IdempotencyKey, answer_once
 from services.players.service import ensure_player
 from services.quests.dto import Assignment, AssignmentPage, Quest, QuestIn, QuestPage, QuestType
 from services.quests.service import QuestFilter, create_quest, get_quest, history, list_quests, start_quest
@@ -73,16 +73,15 @@ class QuestController(Controller):
         idempotency_key: IdempotencyKey = None,
     ) -> Response[Quest]:
         require_role(identity, "operator", territory.code)
+        body = msgspec.to_builtins(data)
         async with router.transaction(territory) as conn:
-            if idempotency_key is not None:
-                body = msgspec.to_builtins(data)
-                stored = await claim_request(conn, idempotency_key, "POST", "/api/quests", body)
-                if stored is not None:
-                    return Response(msgspec.convert(stored[1], Quest), status_code=stored[0])
-            quest = await create_quest(conn, data, identity.user_id)
-            if idempotency_key is not None:
-                await remember(conn, idempotency_key, 201, msgspec.to_builtins(quest))
-        return Response(quest, status_code=201)
+            return await answer_once(
+                conn,
+                idempotency_key,
+                ("POST", "/api/quests", body),
+                201,
+                lambda: create_quest(conn, data, identity.user_id),
+            )
 
     @get("/history", responses=READ_ERRORS, summary="The caller's assignments, newest first")
     async def history(

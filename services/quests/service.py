@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.errors import Conflict, InvalidInput, NotFound
-from core.pagination import decode_cursor, encode_cursor
+from core.pagination import decode_cursor, decode_time_cursor, encode_cursor, time_cursor
 from services.quests.dto import Assignment, Quest, QuestIn
 from services.quests.models import OPEN, assignments, quests
 from services.zones.models import zones
@@ -214,11 +214,7 @@ async def history(
     """The player's assignments, newest first."""
     query = _ASSIGNMENT.where(assignments.c.player_id == player_id)
     if cursor:
-        at, last_id = decode_cursor(cursor, 2)
-        try:
-            key = (datetime.fromisoformat(at), uuid.UUID(last_id))
-        except ValueError:
-            raise InvalidInput("malformed cursor") from None
+        key = decode_time_cursor(cursor)
         query = query.where(sa.tuple_(assignments.c.started_at, assignments.c.id) < key)
     rows = [
         Assignment(*r)
@@ -228,4 +224,4 @@ async def history(
     ]
     more = len(rows) > limit
     rows = rows[:limit]
-    return rows, (encode_cursor(rows[-1].started_at.isoformat(), str(rows[-1].id)) if more else None)
+    return rows, (time_cursor(rows[-1].started_at, rows[-1].id) if more else None)

@@ -10,7 +10,7 @@ from litestar.params import JSONBody, QueryParameter
 from core.auth import Identity, require_role
 from core.errors import error_responses
 from core.http import provide_territory
-from core.idempotency import IdempotencyKey, claim_request, remember
+from core.idempotency import IdempotencyKey, answer_once
 from services.zones.dto import Zone, ZoneIn, ZonePage
 from services.zones.service import create_zone, list_zones
 from territories.routing import Router, Territory
@@ -50,12 +50,12 @@ class ZoneController(Controller):
         idempotency_key: IdempotencyKey = None,
     ) -> Response[Zone]:
         require_role(identity, "operator", territory.code)
+        body = msgspec.to_builtins(data)
         async with router.transaction(territory) as conn:
-            if idempotency_key is not None:
-                stored = await claim_request(conn, idempotency_key, "POST", "/api/zones", msgspec.to_builtins(data))
-                if stored is not None:
-                    return Response(msgspec.convert(stored[1], Zone), status_code=stored[0])
-            zone = await create_zone(conn, territory.code, data)
-            if idempotency_key is not None:
-                await remember(conn, idempotency_key, 201, msgspec.to_builtins(zone))
-        return Response(zone, status_code=201)
+            return await answer_once(
+                conn,
+                idempotency_key,
+                ("POST", "/api/zones", body),
+                201,
+                lambda: create_zone(conn, territory.code, data),
+            )

@@ -1,15 +1,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.errors import InvalidInput
 from core.events.outbox import emit
-from core.pagination import decode_cursor, encode_cursor
+from core.pagination import decode_time_cursor, time_cursor
 from services.zones.dto import Zone, ZoneIn
 from services.zones.models import zones
 
@@ -49,13 +47,9 @@ _PAGE = sa.select(zones).order_by(zones.c.created_at, zones.c.id)
 async def list_zones(conn: AsyncConnection, *, limit: int, cursor: str | None) -> tuple[list[Zone], str | None]:
     query = _PAGE.limit(limit + 1)
     if cursor:
-        at, last_id = decode_cursor(cursor, 2)
-        try:
-            key = (datetime.fromisoformat(at), uuid.UUID(last_id))
-        except ValueError:
-            raise InvalidInput("malformed cursor") from None
+        key = decode_time_cursor(cursor)
         query = query.where(sa.tuple_(zones.c.created_at, zones.c.id) > key)
     rows = [_zone(r) for r in await conn.execute(query)]
     more = len(rows) > limit
     rows = rows[:limit]
-    return rows, (encode_cursor(rows[-1].created_at.isoformat(), str(rows[-1].id)) if more else None)
+    return rows, (time_cursor(rows[-1].created_at, rows[-1].id) if more else None)
