@@ -88,6 +88,8 @@ class Settings(BaseSettings):
 
     # Verification worker: failed runs of one proof before it goes to people instead.
     verification_max_attempts: int = 5
+    # Proofs one worker verifies at once (IPFS reads and database round trips overlap the models).
+    verification_concurrency: int = 2
 
     # Limits.
     page_size_default: int = 50
@@ -98,6 +100,11 @@ class Settings(BaseSettings):
     # Ledger.
     # Seconds between signed checkpoints of every territory's ledger (oneheart worker); 0: none.
     ledger_checkpoint_interval: float = 300.0
+
+    # Notifications: a live stream (SSE) sends a heartbeat comment this often, and ends after
+    # about an access token's life (the client reconnects with a fresh token and Last-Event-ID).
+    notification_heartbeat_seconds: float = 15.0
+    notification_stream_seconds: float = 900.0
 
     # Tokens, pools, rewards, leaderboards.
     # Most tokens one player may send another in one transfer.

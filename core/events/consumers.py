@@ -41,6 +41,7 @@ class Consumer:
     handle: Handler
     max_deliveries: int | None = None  # with give_up: failed runs before giving up
     give_up: Handler | None = None
+    concurrency: int = 1  # events handled at once (>1 only when their order does not matter)
 
 
 async def _run_once(router: Router, consumer: Consumer, event: Event, handler: Handler) -> bool:
@@ -132,7 +133,20 @@ async def run_consumer(router: Router, js: JetStreamContext, consumer: Consumer,
             max_ack_pending=1000,
         ),
     )
-    log.info("consumer started", consumer=consumer.name, subject=consumer.subject)
+    # Events of a batch are independent (each runs in its own transaction with its own inbox
+    # row), so up to ``concurrency`` run at once: one waits on I/O while another computes.
+    gate = asyncio.Semaphore(consumer.concurrency)
+
+    async def one(msg: Msg) -> None:
+        async with gate:
+            try:
+                outcome = await handle_message(router, consumer, msg, settings)
+            except Exception as exc:  # ack/nak lost in a reconnect: JetStream redelivers after ack_wait
+                log.warning("event not acknowledged", consumer=consumer.name, error=f"{type(exc).__name__}: {exc}")
+                outcome = "unacknowledged"
+            HANDLED.labels(consumer.name, outcome).inc()
+
+    log.info("consumer started", consumer=consumer.name, subject=consumer.subject, concurrency=consumer.concurrency)
     while True:
         try:
             msgs = await sub.fetch(settings.consumer_batch, timeout=1)
@@ -142,13 +156,7 @@ async def run_consumer(router: Router, js: JetStreamContext, consumer: Consumer,
             log.warning("consumer fetch failed; retrying", consumer=consumer.name, error=f"{type(exc).__name__}: {exc}")
             await asyncio.sleep(1)
             continue
-        for msg in msgs:
-            try:
-                outcome = await handle_message(router, consumer, msg, settings)
-            except Exception as exc:  # ack/nak lost in a reconnect: JetStream redelivers after ack_wait
-                log.warning("event not acknowledged", consumer=consumer.name, error=f"{type(exc).__name__}: {exc}")
-                outcome = "unacknowledged"
-            HANDLED.labels(consumer.name, outcome).inc()
+        await asyncio.gather(*(one(msg) for msg in msgs))
 
 
 async def run_consumers(router: Router, js: JetStreamContext, consumers: list[Consumer], settings: Settings) -> None:

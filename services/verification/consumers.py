@@ -281,6 +281,7 @@ CONSUMERS = [
         verify_proof,
         # After this many failed runs a proof goes to people instead of being retried for ever.
         max_deliveries=get_settings().verification_max_attempts,
+        concurrency=get_settings().verification_concurrency,
         give_up=send_to_people,
     )
 ]
