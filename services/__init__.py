@@ -10,11 +10,17 @@ def routes() -> dict[str, list[Any]]:
     from services.activity.controllers import ActivityController
     from services.auth.controllers import AuthController, JwksController
     from services.idp.controllers import OIDCController
+    from services.impact.controllers import ImpactController
+    from services.leaderboards.controllers import LeaderboardController
     from services.ledger.controllers import LedgerController
+    from services.notifications.controllers import NotificationController
     from services.players.controllers import PlayerController
     from services.proofs.controllers import ProofController
     from services.quests.controllers import QuestController
     from services.registry.controllers import RegistryController
+    from services.rewards.controllers import RewardController
+    from services.social.controllers import SocialController
+    from services.tokens.controllers import PoolController, TokenController
     from services.zones.controllers import ZoneController
 
     return {
@@ -27,11 +33,19 @@ def routes() -> dict[str, list[Any]]:
         "ledger": [LedgerController],
         "quests": [QuestController],
         "proofs": [ProofController],
+        "impact": [ImpactController],
+        "notifications": [NotificationController],
+        "tokens": [TokenController, PoolController],
+        "rewards": [RewardController],
+        "leaderboards": [LeaderboardController],
+        "social": [SocialController],
     }
 
 
 def consumers() -> list[Any]:
     from services.activity.consumers import CONSUMERS as activity
+    from services.impact.payout import CONSUMERS as impact
+    from services.leaderboards.consumers import CONSUMERS as leaderboards
     from services.verification.consumers import CONSUMERS as verification
 
-    return [*activity, *verification]
+    return [*activity, *verification, *impact, *leaderboards]

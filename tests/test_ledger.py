@@ -274,7 +274,7 @@ async def test_one_territorys_appends_do_not_wait_for_anothers(router: Router) -
     [
         "UPDATE {s}.ledger_entries SET amount = amount + 1 WHERE seq = 1",
         "DELETE FROM {s}.ledger_entries WHERE seq = 1",
-        "TRUNCATE {s}.ledger_entries",
+        "TRUNCATE {s}.ledger_entries CASCADE",  # CASCADE: past the foreign keys of other tables
         "UPDATE {s}.ledger_checkpoints SET key_id = 'x'",
         "DELETE FROM {s}.ledger_checkpoints",
         "TRUNCATE {s}.ledger_checkpoints",

@@ -339,7 +339,9 @@ def test_train_cli(tmp_path: Path) -> None:
 
     extra = tmp_path / "decisions.csv"
     train.write_csv([([0.0] * 9 + [1.0], 0)] * 50, extra)
-    result = CliRunner().invoke(app, ["verification", "train", "--from-csv", str(extra), "--out", str(out)])
+    result = CliRunner().invoke(
+        app, ["verification", "train", "--no-database", "--from-csv", str(extra), "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     assert "3050 rows" in result.output
 
@@ -350,5 +352,7 @@ def test_train_cli(tmp_path: Path) -> None:
 
     bad = tmp_path / "bad.csv"
     bad.write_text("nsfw,accepted\n0.1,1\n")
-    result = CliRunner().invoke(app, ["verification", "train", "--from-csv", str(bad), "--out", str(out)])
+    result = CliRunner().invoke(
+        app, ["verification", "train", "--no-database", "--from-csv", str(bad), "--out", str(out)]
+    )
     assert result.exit_code == 1 and "missing columns" in result.output

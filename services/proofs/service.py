@@ -160,7 +160,7 @@ _PROOF = sa.select(
 
 
 def _proof(row: Any) -> Proof:
-    return Proof(*row[:13], evidence=EvidenceInfo(*row[13:]))  # type: ignore[call-arg]
+    return Proof(*row[:13], EvidenceInfo(*row[13:]))  # type: ignore[call-arg]  # 13 columns, then the evidence
 
 
 def may_see(identity: Identity, territory: str, proof: Proof) -> bool:

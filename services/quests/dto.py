@@ -6,10 +6,12 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from core.text import NO_NUL, VISIBLE
+
 QuestType = Literal["daily", "story", "community", "ascension"]
 AssignmentStatus = Literal["available", "active", "submitted", "completed", "failed"]
-Title = Annotated[str, msgspec.Meta(min_length=1, max_length=160, pattern=r"\S")]
-Description = Annotated[str, msgspec.Meta(max_length=4000)]
+Title = Annotated[str, msgspec.Meta(min_length=1, max_length=160, pattern=VISIBLE)]
+Description = Annotated[str, msgspec.Meta(max_length=4000, pattern=NO_NUL)]
 Category = Annotated[
     str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_-]{1,39}$", description="e.g. beach_cleanup, trees, teaching")
 ]

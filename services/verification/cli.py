@@ -29,6 +29,17 @@ def decisions_from_database(codes: list[str]) -> list[Row]:
     from territories.registry import list_territories
 
     async def load(router: Router) -> list[Row]:
+        from sqlalchemy.exc import DBAPIError
+
+        try:
+            return await community_decisions(router, await _codes(router))
+        except (DBAPIError, OSError) as exc:
+            first_line = str(exc).splitlines()[0]
+            err.print(f"[red]error[/red]: cannot read past decisions from the territories: {escape(first_line)}")
+            err.print("(--no-database trains on the seed data and --from-csv only)")
+            raise typer.Exit(1) from None
+
+    async def _codes(router: Router) -> list[str]:
         chosen = list(codes)
         if not chosen:
             cursor = None
@@ -37,7 +48,7 @@ def decisions_from_database(codes: list[str]) -> list[Row]:
                 chosen += [t.code for t in page]
                 if cursor is None:
                     break
-        return await community_decisions(router, chosen)
+        return chosen
 
     return run(load)
 
@@ -82,13 +93,17 @@ def train_command(
         list[str] | None,
         typer.Option("--territory", help="Learn from these territories' decisions (default: every active one)"),
     ] = None,
+    database: Annotated[
+        bool,
+        typer.Option("--database/--no-database", help="Learn from the community's decisions in the territories"),
+    ] = True,
 ) -> None:
     """Train the review-score model on the seed data plus the community's past decisions
     (validated / invalidated proofs); print its weights and its held-out accuracy and AUC."""
     if seed_only and from_csv is not None:
         err.print("[red]error[/red]: --seed-only and --from-csv exclude each other")
         raise typer.Exit(2)
-    decisions = [] if seed_only else decisions_from_database(territory or [])
+    decisions = decisions_from_database(territory or []) if database and not seed_only else []
     if out is None:
         from core.settings import get_settings
 
@@ -96,7 +111,7 @@ def train_command(
     try:
         report = train_model(decisions, from_csv=from_csv, out=out, seed_only=seed_only)
     except (OSError, ValueError) as exc:
-        err.print(f"[red]error[/red]: {escape(str(exc))}")
+        err.print(f"[red]error[/red]: {escape(str(exc).splitlines()[0])}")
         raise typer.Exit(1) from None
     print_report(report, decisions=len(decisions))
     console.print(f"wrote {escape(str(out))}")

@@ -6,7 +6,9 @@ from typing import Annotated
 
 import msgspec
 
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=120, pattern=r"\S")]
+from core.text import VISIBLE
+
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=120, pattern=VISIBLE)]
 Lat = Annotated[float, msgspec.Meta(ge=-90, le=90, description="WGS84 latitude of the centre")]
 Lng = Annotated[float, msgspec.Meta(ge=-180, le=180, description="WGS84 longitude of the centre")]
 Radius = Annotated[float, msgspec.Meta(gt=0, le=100_000, description="Radius in metres (max 100 km)")]

@@ -1,0 +1,212 @@
+"""Badge definitions (``public.badge_definitions`` on every database server) and awarding.
+
+The definitions are reference data shared by the territories of a server. A territory
+transaction renders only schema-less tables into the territory's schema, so it reads
+``public.badge_definitions`` of its own server; :func:`ensure_catalogue` creates that table and
+loads :data:`services.impact.catalogue.BADGES` into it, once per server and process. The
+server's role needs CREATE on the ``public`` schema for that (PostgreSQL 15 no longer grants
+it to everyone); otherwise run ``oneheart impact badges sync`` as the schema's owner.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+
+import msgspec
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from services.impact.catalogue import BADGES
+from services.impact.models import badge_definitions, payouts, player_badges
+
+log = structlog.get_logger(__name__)
+D, P, PB = badge_definitions, payouts, player_badges
+Code = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{1,39}$")]
+Category = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_-]{1,39}$")]
+Positive = Annotated[int, msgspec.Meta(ge=1, le=100_000)]
+
+
+class CountRule(msgspec.Struct, tag_field="kind", tag="count", forbid_unknown_fields=True):
+    count: Positive
+    status: Literal["approved", "validated", "auto_approved"] = "approved"
+    category: Category | None = None
+    within_days: Positive | None = None
+
+
+class LevelRule(msgspec.Struct, tag_field="kind", tag="level", forbid_unknown_fields=True):
+    level: Annotated[int, msgspec.Meta(ge=2, le=1000)]
+
+
+class StreakRule(msgspec.Struct, tag_field="kind", tag="streak", forbid_unknown_fields=True):
+    days: Annotated[int, msgspec.Meta(ge=2, le=366)]
+
+
+Rule = CountRule | LevelRule | StreakRule
+
+
+class BadgeDefinition(msgspec.Struct, forbid_unknown_fields=True):
+    code: Code
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=80)]
+    description: Annotated[str, msgspec.Meta(max_length=500)]
+    rule: Rule
+    valid_days: Positive | None = None
+    active: bool = True
+
+
+def catalogue() -> list[BadgeDefinition]:
+    return msgspec.convert(BADGES, list[BadgeDefinition])
+
+
+_LOADED: set[str] = set()  # servers whose catalogue this process has checked
+
+
+async def ensure_catalogue(engine: AsyncEngine, *, force: bool = False) -> int:
+    """Create ``public.badge_definitions`` on ``engine``'s server if needed and load the shipped
+    definitions (insert or update; never delete). Returns how many rows changed."""
+    server = engine.url.render_as_string(hide_password=True)
+    if server in _LOADED and not force:
+        return 0
+    changed = 0
+    async with engine.begin() as conn:
+        # Concurrent first loads (workers, API nodes) queue here instead of racing on CREATE TABLE.
+        await conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('oh-badge-definitions'))"))
+        await conn.run_sync(lambda sync: D.create(sync, checkfirst=True))
+        for badge in catalogue():
+            row = {
+                "code": badge.code,
+                "name": badge.name,
+                "description": badge.description,
+                "rule": msgspec.to_builtins(badge.rule),
+                "valid_days": badge.valid_days,
+                "active": badge.active,
+            }
+            upsert = insert(D).values(**row)
+            fields = ("name", "description", "rule", "valid_days", "active")
+            done = await conn.execute(
+                upsert.on_conflict_do_update(
+                    index_elements=[D.c.code],
+                    set_={**{f: upsert.excluded[f] for f in fields}, "updated_at": sa.func.now()},
+                    where=sa.tuple_(*(D.c[f] for f in fields)).is_distinct_from(
+                        sa.tuple_(*(upsert.excluded[f] for f in fields))
+                    ),
+                )
+            )
+            changed += done.rowcount
+    _LOADED.add(server)
+    return changed
+
+
+async def definitions(conn: AsyncConnection, *, active_only: bool = True) -> list[BadgeDefinition]:
+    query = sa.select(D.c.code, D.c.name, D.c.description, D.c.rule, D.c.valid_days, D.c.active).order_by(D.c.code)
+    if active_only:
+        query = query.where(D.c.active)
+    out = []
+    for r in await conn.execute(query):
+        try:
+            out.append(msgspec.convert({str(k): v for k, v in r._mapping.items()}, BadgeDefinition))
+        except msgspec.ValidationError as exc:  # e.g. a rule kind only a newer node knows
+            log.warning("badge definition skipped", code=r.code, error=str(exc))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """What rules are checked against, after this payout."""
+
+    player_id: uuid.UUID
+    level: int
+    streak_days: int
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Awarded:
+    badge: BadgeDefinition
+    id: int
+    awarded_at: datetime
+    expires_at: datetime | None
+
+
+def _count_filter(rule: CountRule, now: datetime) -> sa.ColumnElement[bool]:
+    conditions: list[sa.ColumnElement[bool]] = [sa.true()]
+    if rule.status == "validated":
+        conditions.append(P.c.validated_at.is_not(None))
+    elif rule.status == "auto_approved":
+        conditions.append(P.c.source == "auto_approved")
+    if rule.category is not None:
+        conditions.append(P.c.category == rule.category)
+    if rule.within_days is not None:
+        conditions.append(P.c.day > (now - timedelta(days=rule.within_days)).date())
+    return sa.and_(*conditions)
+
+
+async def award_badges(conn: AsyncConnection, standing: Standing, proof_id: uuid.UUID) -> list[Awarded]:
+    """Award every active badge whose rule the player now meets and does not hold (unexpired).
+
+    Runs in the payout's transaction, under its per-player lock, after the payout row is in.
+    """
+    now = standing.now
+    held = {
+        r.badge
+        for r in await conn.execute(
+            sa.select(PB.c.badge).where(
+                PB.c.player_id == standing.player_id, sa.or_(PB.c.expires_at.is_(None), PB.c.expires_at > now)
+            )
+        )
+    }
+    todo = [b for b in await definitions(conn) if b.code not in held]
+    counts: dict[str, int] = {}
+    count_rules = [b for b in todo if isinstance(b.rule, CountRule)]
+    if count_rules:
+        columns = [
+            sa.func.count().filter(_count_filter(b.rule, now)).label(b.code)  # type: ignore[arg-type]
+            for b in count_rules
+        ]
+        row = (await conn.execute(sa.select(*columns).where(P.c.player_id == standing.player_id))).one()
+        counts = dict(row._mapping)
+    awarded = []
+    for badge in todo:
+        if not _met(badge.rule, standing, counts.get(badge.code, 0)):
+            continue
+        expires = now + timedelta(days=badge.valid_days) if badge.valid_days else None
+        row = (
+            await conn.execute(
+                insert(PB)
+                .values(
+                    player_id=standing.player_id,
+                    badge=badge.code,
+                    awarded_at=now,
+                    expires_at=expires,
+                    proof_id=proof_id,
+                )
+                .on_conflict_do_nothing()
+                .returning(PB.c.id)
+            )
+        ).first()
+        if row is not None:
+            awarded.append(Awarded(badge, row.id, now, expires))
+    return awarded
+
+
+def _met(rule: Rule, standing: Standing, count: int) -> bool:
+    if isinstance(rule, CountRule):
+        return count >= rule.count
+    if isinstance(rule, LevelRule):
+        return standing.level >= rule.level
+    return standing.streak_days >= rule.days
+
+
+async def held_badges(conn: AsyncConnection, player_id: uuid.UUID, now: datetime) -> list[Any]:
+    """The player's unexpired badges with their definitions, newest first."""
+    query = (
+        sa.select(PB.c.badge, D.c.name, D.c.description, PB.c.awarded_at, PB.c.expires_at)
+        .select_from(PB.outerjoin(D, D.c.code == PB.c.badge))
+        .where(PB.c.player_id == player_id, sa.or_(PB.c.expires_at.is_(None), PB.c.expires_at > now))
+        .order_by(PB.c.awarded_at.desc(), PB.c.id.desc())
+    )
+    return list(await conn.execute(query))

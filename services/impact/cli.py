@@ -1,0 +1,64 @@
+"""``oneheart impact ...``: a territory's impact policy, the badge definitions. ``core.cli`` mounts ``impact_app``."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import msgspec
+import typer
+from rich.markup import escape
+
+from core.cli import _json, console, err, run
+from core.errors import AppError
+from services.impact import badges, rules
+from services.impact.rules import ImpactPolicy
+from territories.codes import check_code
+from territories.policy import read_policy, write_policy
+from territories.routing import Router
+
+impact_app = typer.Typer(help="What approved proofs pay: multipliers, level curve, badges.", no_args_is_help=True)
+
+
+@impact_app.command("policy")
+def policy(
+    code: Annotated[str, typer.Argument(help="Territory code")],
+    set_: Annotated[
+        str | None,
+        typer.Option(
+            "--set",
+            help='JSON object of changes, e.g. \'{"zones": {"<zone id>": 1.5}, "streak_cap": 2}\' (unset keys keep)',
+        ),
+    ] = None,
+) -> None:
+    """Show a territory's impact policy (defaults filled in), or change it with --set."""
+    try:
+        check_code(code)
+        changes: dict[str, Any] | None = json.loads(set_) if set_ is not None else None
+    except (ValueError, AppError) as exc:
+        err.print(f"[red]error[/red] {escape(getattr(exc, 'detail', str(exc)))}")
+        raise typer.Exit(2) from None
+    if changes is not None and not isinstance(changes, dict):
+        err.print("[red]error[/red] --set takes a JSON object")
+        raise typer.Exit(2)
+
+    async def go(r: Router) -> ImpactPolicy:
+        if changes is None:
+            async with r.read(code) as conn:
+                return await read_policy(conn, rules.KEY, ImpactPolicy)
+        async with r.transaction(code) as conn:
+            return await write_policy(conn, rules.KEY, ImpactPolicy, changes)
+
+    _json(msgspec.to_builtins(run(go)))
+
+
+@impact_app.command("sync-badges")
+def sync_badges() -> None:
+    """Create public.badge_definitions on every database server and load the shipped definitions."""
+
+    async def go(r: Router) -> dict[str, int]:
+        engines = await r.server_engines()
+        return {alias: await badges.ensure_catalogue(engine, force=True) for alias, engine in engines.items()}
+
+    for alias, changed in run(go).items():
+        console.print(f"server {escape(alias)}: {changed} definition{'' if changed == 1 else 's'} added or changed")

@@ -1,0 +1,344 @@
+"""The impact worker: pays each approved proof once, then levels, badges and notifications.
+
+Approvals arrive as ``proof.verified`` (decision ``auto_approved``) and ``proof.validated`` (the
+community). Each handler runs in the territory's transaction with the consumer's inbox row, so
+a redelivered event does nothing; and the ``payouts`` primary key (the proof id) makes a proof
+pay once whatever events name it: an auto-approved proof the community validates later is not
+paid again (it is marked validated, and the player told). Everything a payout writes — the
+payout row, the ledger entry and balances, ``players.xp``/``level``, badges, notifications and
+the events — commits together or not at all.
+
+Payouts of one player queue on a per-player transaction lock, so streaks, levels and badge
+counts are computed from a stable history.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core.events.consumers import Consumer
+from core.events.envelope import Event
+from core.events.outbox import emit
+from services.impact import badges, rules
+from services.impact.models import payouts
+from services.ledger import service as ledger
+from services.ledger.models import balances
+from services.notifications.store import notify
+from services.players.models import players
+from services.players.service import ensure_player
+from services.proofs.models import proofs
+from services.quests.models import quests
+from territories.policy import policy_from, stored_policy
+
+log = structlog.get_logger(__name__)
+Clock = Callable[[], datetime]
+_LOCK = sa.text("SELECT pg_advisory_xact_lock(hashtextextended('oh-impact:' || :player, 0))")
+# Proof statuses that may be paid, by what approved them.
+PAYABLE = {
+    "auto_approved": ("auto_approved", "validated"),
+    "validated": ("auto_approved", "needs_community", "validated"),
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Approval:
+    territory: str
+    proof_id: uuid.UUID
+    player_id: uuid.UUID
+    quest_id: uuid.UUID
+    source: str  # "auto_approved" or "validated"
+    duration_minutes: int | None = None
+    beneficiaries: int | None = None
+
+
+def _read(proof_id: uuid.UUID, player_id: uuid.UUID) -> sa.Select[Any]:
+    account = ledger.player_account(player_id)
+    return (
+        sa.select(
+            proofs.c.player_id,
+            proofs.c.quest_id,
+            proofs.c.status,
+            proofs.c.captured_at,
+            quests.c.title,
+            quests.c.zone_id,
+            quests.c.category,
+            quests.c.base_xp,
+            quests.c.base_tokens,
+            quests.c.difficulty,
+            payouts.c.proof_id.label("paid"),
+            payouts.c.validated_at,
+            stored_policy(rules.KEY).label("policy"),
+            sa.select(balances.c.xp).where(balances.c.account == account).scalar_subquery().label("ledger_xp"),
+            sa.select(players.c.level).where(players.c.id == player_id).scalar_subquery().label("player_level"),
+        )
+        .select_from(
+            proofs.join(quests, quests.c.id == proofs.c.quest_id).outerjoin(payouts, payouts.c.proof_id == proofs.c.id)
+        )
+        .where(proofs.c.id == proof_id)
+    )
+
+
+async def _streak(conn: AsyncConnection, policy: rules.ImpactPolicy, player_id: uuid.UUID, day: date) -> int:
+    since = day - timedelta(days=rules.streak_window(policy))
+    days = await conn.execute(
+        sa.select(payouts.c.day).distinct().where(payouts.c.player_id == player_id, payouts.c.day.between(since, day))
+    )
+    return rules.streak_days(day, {r.day for r in days})
+
+
+async def pay(conn: AsyncConnection, approval: Approval, *, with_badges: bool = True, clock: Clock = utcnow) -> bool:
+    """Pay ``approval``'s proof unless it was paid already; True when it paid now."""
+    a = approval
+    await conn.execute(_LOCK, {"player": str(a.player_id)})
+    row = (await conn.execute(_read(a.proof_id, a.player_id))).first()
+    if row is None or row.player_id != a.player_id or row.quest_id != a.quest_id:
+        log.warning("approval for an unknown proof ignored", territory=a.territory, proof_id=str(a.proof_id))
+        return False
+    policy = policy_from(row.policy, rules.ImpactPolicy)
+    now = clock()
+    if row.paid is not None:
+        if a.source == "validated" and row.validated_at is None:
+            await _validated_later(conn, a, row, policy, now, with_badges)
+        return False
+    if row.status not in PAYABLE[a.source]:
+        log.warning("approval of a proof that is not payable ignored", proof_id=str(a.proof_id), status=row.status)
+        return False
+
+    level_before = rules.level_for(policy, int(row.ledger_xp or 0))
+    day = row.captured_at.astimezone(UTC).date()
+    streak = await _streak(conn, policy, a.player_id, day)
+    facts = rules.Facts(
+        row.base_xp,
+        row.base_tokens,
+        row.difficulty,
+        str(row.zone_id),
+        level_before,
+        streak,
+        a.duration_minutes,
+        a.beneficiaries,
+    )
+    got = rules.award(policy, facts)
+    claimed = (
+        await conn.execute(
+            insert(payouts)
+            .values(
+                proof_id=a.proof_id,
+                player_id=a.player_id,
+                quest_id=a.quest_id,
+                zone_id=row.zone_id,
+                category=row.category,
+                source=a.source,
+                validated_at=now if a.source == "validated" else None,
+                day=day,
+                xp=got.xp,
+                tokens=got.tokens,
+                multipliers={**got.multipliers, "streak_days": streak, "level_before": level_before},
+            )
+            .on_conflict_do_nothing()
+            .returning(payouts.c.proof_id)
+        )
+    ).first()
+    if claimed is None:  # cannot happen under the player lock; the key is the guarantee anyway
+        return False
+    seq = None
+    if got.xp or got.tokens:
+        entry = await ledger.append(
+            conn,
+            a.territory,
+            kind="mint",
+            debit="mint",
+            credit=ledger.player_account(a.player_id),
+            amount=got.tokens,
+            xp=got.xp,
+            ref_type="proof",
+            ref_id=str(a.proof_id),
+            clock=clock,
+        )
+        seq = entry.seq
+        await conn.execute(payouts.update().where(payouts.c.proof_id == a.proof_id).values(ledger_seq=seq))
+    level, xp = await _sync_player(conn, a, policy)
+    await notify(
+        conn,
+        a.territory,
+        a.player_id,
+        "payout",
+        f"+{got.xp} XP, +{got.tokens} Heart tokens",
+        f"For “{row.title}”.",
+        {
+            "proof_id": str(a.proof_id),
+            "quest_id": str(a.quest_id),
+            "xp": got.xp,
+            "tokens": got.tokens,
+            "multipliers": got.multipliers,
+            "seq": seq,
+        },
+        key=f"payout:{a.proof_id}",
+    )
+    if a.source == "validated":
+        await _notify_validated(conn, a, row.title)
+    # A level above the stored one is news (players.level was the level before this payout).
+    previous = row.player_level or 1
+    if level > previous:
+        await _leveled_up(conn, a, policy, level, previous, xp)
+    if with_badges:
+        await _award(conn, a, level, streak, now)
+    await emit(
+        conn,
+        a.territory,
+        "payout.made",
+        {
+            "proof_id": str(a.proof_id),
+            "player_id": str(a.player_id),
+            "quest_id": str(a.quest_id),
+            "zone_id": str(row.zone_id),
+            "category": row.category,
+            "xp": got.xp,
+            "tokens": got.tokens,
+            "seq": seq,
+            "source": a.source,
+        },
+    )
+    log.info("proof paid", territory=a.territory, proof_id=str(a.proof_id), xp=got.xp, tokens=got.tokens, seq=seq)
+    return True
+
+
+async def _sync_player(conn: AsyncConnection, a: Approval, policy: rules.ImpactPolicy) -> tuple[int, int]:
+    """Copy the ledger's XP (authoritative) and the level it gives into ``players``."""
+    await ensure_player(conn, a.player_id)
+    _, xp = await ledger.get_balance(conn, ledger.player_account(a.player_id))
+    level = rules.level_for(policy, xp)
+    await conn.execute(players.update().where(players.c.id == a.player_id).values(xp=xp, level=level))
+    return level, xp
+
+
+async def _leveled_up(
+    conn: AsyncConnection, a: Approval, policy: rules.ImpactPolicy, level: int, previous: int, xp: int
+) -> None:
+    await emit(
+        conn,
+        a.territory,
+        "player.leveled_up",
+        {
+            "player_id": str(a.player_id),
+            "level": level,
+            "previous_level": previous,
+            "xp": xp,
+            "proof_id": str(a.proof_id),
+        },
+    )
+    await notify(
+        conn,
+        a.territory,
+        a.player_id,
+        "level_up",
+        f"Level {level}!",
+        f"You reached level {level} with {xp} XP.",
+        {"level": level, "previous_level": previous, "xp": xp, "next_level_xp": _next(policy, level)},
+        key=f"level:{level}",
+    )
+
+
+def _next(policy: rules.ImpactPolicy, level: int) -> int | None:
+    return rules.xp_for_level(policy, level + 1) if level < policy.max_level else None
+
+
+async def _notify_validated(conn: AsyncConnection, a: Approval, title: str) -> None:
+    await notify(
+        conn,
+        a.territory,
+        a.player_id,
+        "validated",
+        "Your proof was validated",
+        f"Your community confirmed “{title}”.",
+        {"proof_id": str(a.proof_id), "quest_id": str(a.quest_id)},
+        key=f"validated:{a.proof_id}",
+    )
+
+
+async def _validated_later(
+    conn: AsyncConnection, a: Approval, row: Any, policy: rules.ImpactPolicy, now: datetime, with_badges: bool
+) -> None:
+    """The community validated a proof that was already paid: no second payout; it now counts
+    for "validated" badges, and the player hears about it."""
+    await conn.execute(payouts.update().where(payouts.c.proof_id == a.proof_id).values(validated_at=now))
+    await _notify_validated(conn, a, row.title)
+    if with_badges:
+        level = rules.level_for(policy, int(row.ledger_xp or 0))
+        streak = await _streak(conn, policy, a.player_id, row.captured_at.astimezone(UTC).date())
+        await _award(conn, a, level, streak, now)
+
+
+async def _award(conn: AsyncConnection, a: Approval, level: int, streak: int, now: datetime) -> None:
+    for got in await badges.award_badges(conn, badges.Standing(a.player_id, level, streak, now), a.proof_id):
+        b = got.badge
+        await emit(
+            conn,
+            a.territory,
+            "badge.awarded",
+            {
+                "player_id": str(a.player_id),
+                "badge": b.code,
+                "name": b.name,
+                "awarded_at": got.awarded_at.isoformat(),
+                "expires_at": got.expires_at.isoformat() if got.expires_at else None,
+                "proof_id": str(a.proof_id),
+            },
+        )
+        await notify(
+            conn,
+            a.territory,
+            a.player_id,
+            "badge",
+            f"Badge: {b.name}",
+            b.description,
+            {"badge": b.code, "expires_at": got.expires_at.isoformat() if got.expires_at else None},
+            key=f"badge:{b.code}:{got.id}",
+        )
+
+
+# --- consumers ------------------------------------------------------------------------------
+async def _ready(conn: AsyncConnection) -> bool:
+    """Whether the server's badge definitions are there (loaded once per server and process).
+    Without them proofs are still paid; badges are caught up at the player's next payout."""
+    try:
+        await badges.ensure_catalogue(conn.engine)
+    except Exception as exc:
+        log.warning("badge definitions unavailable; paying without badges", error=f"{type(exc).__name__}: {exc}")
+        return False
+    return True
+
+
+async def on_verified(conn: AsyncConnection, event: Event) -> None:
+    if event.data["decision"] != "auto_approved":
+        return
+    ready = await _ready(conn)
+    d = event.data
+    ids = (uuid.UUID(d["proof_id"]), uuid.UUID(d["player_id"]), uuid.UUID(d["quest_id"]))
+    await pay(conn, Approval(event.territory, *ids, "auto_approved"), with_badges=ready)
+
+
+async def on_validated(conn: AsyncConnection, event: Event) -> None:
+    ready = await _ready(conn)
+    d = event.data
+    ids = (uuid.UUID(d["proof_id"]), uuid.UUID(d["player_id"]), uuid.UUID(d["quest_id"]))
+    extras = (d.get("duration_minutes"), d.get("beneficiaries"))
+    await pay(conn, Approval(event.territory, *ids, "validated", *extras), with_badges=ready)
+
+
+CONSUMERS = [
+    Consumer("impact-verified", "oh.*.proof.verified", on_verified),
+    Consumer("impact-validated", "oh.*.proof.validated", on_validated),
+]

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get
+from litestar.di import NamedDependency, Provide
+from litestar.params import QueryParameter
+
+from core.auth import Identity
+from core.errors import error_responses
+from core.http import provide_territory
+from services.leaderboards import keys, service
+from services.leaderboards.dto import Leaderboard
+from territories.routing import Router, Territory
+
+
+class LeaderboardController(Controller):
+    path = "/api/leaderboard"
+    tags = ["leaderboards"]
+    dependencies = {"territory": Provide(provide_territory)}
+
+    @get(
+        responses=error_responses(401, 403, 404, 423, 429, 503),
+        summary="Players by XP earned from approved proofs: all time, a day or an ISO week (UTC)",
+        description="Ties are ordered by player id. `me` is the caller's own rank on the same board.",
+    )
+    async def show(
+        self,
+        request: Request[Any, Any, Any],
+        router: NamedDependency[Router],
+        territory: NamedDependency[Territory],
+        identity: NamedDependency[Identity],
+        period: Annotated[keys.Period, QueryParameter()] = "all",
+        zone_id: Annotated[uuid.UUID | None, QueryParameter(description="Only XP earned in this zone")] = None,
+        on: Annotated[
+            date | None, QueryParameter(description="A day in the period to show (default: today, UTC)")
+        ] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 10,
+    ) -> Leaderboard:
+        return await service.leaderboard(
+            router,
+            request.app.state.redis,
+            territory,
+            request.app.state.settings,
+            period=period,
+            on=on or datetime.now(UTC).date(),
+            zone_id=zone_id,
+            limit=limit,
+            me=identity.user_id,
+        )

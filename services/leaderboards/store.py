@@ -1,0 +1,82 @@
+"""The Redis side of the leaderboards: count an entry once, read a board, swap in a rebuild."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from redis.asyncio import Redis
+
+from services.leaderboards import keys
+
+# KEYS: applied bitmap, key index, board keys...; ARGV: seq, player id, xp, expire-at per board (0: never).
+# Setting the entry's bit first makes the whole script a no-op for an entry already counted.
+_APPLY = """
+if redis.call('SETBIT', KEYS[1], ARGV[1], 1) == 1 then return 0 end
+for i = 3, #KEYS do
+    redis.call('ZINCRBY', KEYS[i], ARGV[3], ARGV[2])
+    local at = tonumber(ARGV[i + 1])
+    if at > 0 then redis.call('EXPIREAT', KEYS[i], at) end
+    redis.call('SADD', KEYS[2], KEYS[i])
+end
+return 1
+"""
+
+# KEYS: index, applied, new index, new applied, new expiry hash; ARGV: suffix of the new keys.
+# Drops every board of the territory and renames the new ones over them, in one step; boards
+# take the expiry recorded for them (a period's end), the others lose the safety TTL.
+_SWAP = """
+for _, key in ipairs(redis.call('SMEMBERS', KEYS[1])) do redis.call('DEL', key) end
+redis.call('DEL', KEYS[1], KEYS[2])
+for _, key in ipairs(redis.call('SMEMBERS', KEYS[3])) do
+    local staged = key .. ARGV[1]
+    if redis.call('EXISTS', staged) == 1 then
+        redis.call('RENAME', staged, key)
+        local at = tonumber(redis.call('HGET', KEYS[5], key) or '0')
+        if at > 0 then redis.call('EXPIREAT', key, at) else redis.call('PERSIST', key) end
+    end
+end
+for i = 3, 4 do
+    if redis.call('EXISTS', KEYS[i]) == 1 then
+        redis.call('RENAME', KEYS[i], KEYS[i - 2])
+        redis.call('PERSIST', KEYS[i - 2])
+    end
+end
+redis.call('DEL', KEYS[5])
+return 1
+"""
+
+
+async def apply(redis: Redis, territory: str, seq: int, player_id: str, xp: int, boards: list[tuple[str, int]]) -> bool:
+    """Add ``xp`` to ``player_id`` on ``boards`` unless entry ``seq`` was counted; True if it was new."""
+    script = redis.register_script(_APPLY)
+    done = await script(
+        keys=[keys.applied(territory), keys.index(territory), *(k for k, _ in boards)],
+        args=[seq, player_id, xp, *(at for _, at in boards)],
+    )
+    return bool(done)
+
+
+async def swap(redis: Redis, territory: str, suffix: str) -> None:
+    """Replace the territory's boards by those staged under ``<key><suffix>`` (see :mod:`rebuild`)."""
+    index, applied = keys.index(territory), keys.applied(territory)
+    script = redis.register_script(_SWAP)
+    await script(
+        keys=[index, applied, index + suffix, applied + suffix, keys.prefix(territory) + ":expiry" + suffix],
+        args=[suffix],
+    )
+
+
+async def top(redis: Redis, key: str, limit: int) -> list[tuple[str, int]]:
+    """The first ``limit`` players of a board, highest XP first (ties: higher player id first)."""
+    rows: list[Any] = await redis.zrevrange(key, 0, limit - 1, withscores=True)
+    return [(m.decode() if isinstance(m, bytes) else str(m), int(s)) for m, s in rows]
+
+
+async def standing(redis: Redis, key: str, player_id: str) -> tuple[int, int] | None:
+    """``(rank from 1, xp)`` of a player on a board, or None when not on it."""
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.zrevrank(key, player_id)
+        pipe.zscore(key, player_id)
+        found: list[Any] = await pipe.execute()
+    rank, score = found
+    return None if rank is None else (int(rank) + 1, int(score))

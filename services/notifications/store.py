@@ -1,0 +1,128 @@
+"""Storing and reading a player's notifications.
+
+:func:`notify` writes the row and a ``notification.created`` event in the caller's transaction;
+API nodes wake the player's live streams on that event, and the streams read the row itself.
+A player's notification ids are handed out in commit order (a per-player transaction lock is
+taken before the id), so a stream that has seen id N has seen every earlier one.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core.errors import InvalidInput
+from core.events.outbox import emit
+from core.pagination import decode_cursor, encode_cursor
+from services.notifications.models import notifications
+
+N = notifications
+_LOCK = sa.text("SELECT pg_advisory_xact_lock(hashtextextended('oh-notify:' || :player, 0))")
+
+
+class Notification(msgspec.Struct):
+    id: int
+    kind: str
+    title: str
+    body: str
+    data: dict[str, Any]
+    created_at: datetime
+    read_at: datetime | None
+
+
+class NotificationPage(msgspec.Struct):
+    items: list[Notification]
+    next_cursor: str | None
+    unread: int  # the player's unread notifications in this territory, all pages
+
+
+_COLUMNS = (N.c.id, N.c.kind, N.c.title, N.c.body, N.c.data, N.c.created_at, N.c.read_at)
+
+
+def _notification(row: Any) -> Notification:
+    return Notification(*row[:7])
+
+
+async def notify(
+    conn: AsyncConnection,
+    territory: str,
+    player_id: uuid.UUID,
+    kind: str,
+    title: str,
+    body: str = "",
+    data: dict[str, Any] | None = None,
+    *,
+    key: str | None = None,
+) -> int | None:
+    """Store a notification for ``player_id``; its id, or None when ``key`` was already used
+    for this player (the notification exists: replays do not repeat it).
+
+    It takes the player's notification lock until commit: call it after anything else that
+    locks (a ledger append, say), as payouts do, so two writers never wait for each other."""
+    await conn.execute(_LOCK, {"player": str(player_id)})
+    statement = insert(N).values(player_id=player_id, kind=kind, title=title, body=body, data=data or {}, key=key)
+    if key is not None:
+        statement = statement.on_conflict_do_nothing(
+            index_elements=[N.c.player_id, N.c.key], index_where=N.c.key.is_not(None)
+        )
+    notification_id = (await conn.execute(statement.returning(N.c.id))).scalar_one_or_none()
+    if notification_id is not None:
+        await emit(
+            conn,
+            territory,
+            "notification.created",
+            {"notification_id": notification_id, "player_id": str(player_id), "kind": kind},
+        )
+    return notification_id
+
+
+async def list_notifications(
+    conn: AsyncConnection, player_id: uuid.UUID, *, unread_only: bool, limit: int, cursor: str | None
+) -> NotificationPage:
+    """Newest first, keyset-paginated on id."""
+    query = sa.select(*_COLUMNS).where(N.c.player_id == player_id)
+    if unread_only:
+        query = query.where(N.c.read_at.is_(None))
+    if cursor:
+        (last,) = decode_cursor(cursor)
+        if not last.isdigit() or len(last) > 19:
+            raise InvalidInput("malformed cursor")
+        query = query.where(N.c.id < int(last))
+    rows = (await conn.execute(query.order_by(N.c.id.desc()).limit(limit + 1))).all()
+    items = [_notification(r) for r in rows[:limit]]
+    unread = (
+        await conn.execute(sa.select(sa.func.count()).where(N.c.player_id == player_id, N.c.read_at.is_(None)))
+    ).scalar_one()
+    return NotificationPage(items, encode_cursor(str(items[-1].id)) if len(rows) > limit else None, unread)
+
+
+async def after(conn: AsyncConnection, player_id: uuid.UUID, last_id: int, limit: int) -> list[Notification]:
+    """The player's notifications after ``last_id``, oldest first (what a live stream sends next)."""
+    query = sa.select(*_COLUMNS).where(N.c.player_id == player_id, N.c.id > last_id).order_by(N.c.id).limit(limit)
+    return [_notification(r) for r in await conn.execute(query)]
+
+
+async def latest_id(conn: AsyncConnection, player_id: uuid.UUID) -> int:
+    found = await conn.execute(sa.select(sa.func.max(N.c.id)).where(N.c.player_id == player_id))
+    return int(found.scalar_one() or 0)
+
+
+async def mark_read(conn: AsyncConnection, player_id: uuid.UUID, notification_id: int) -> Notification | None:
+    """Mark one of the player's notifications read (kept as first read); None if not theirs."""
+    mine = sa.and_(N.c.id == notification_id, N.c.player_id == player_id)
+    await conn.execute(N.update().where(mine, N.c.read_at.is_(None)).values(read_at=sa.func.now()))
+    row = (await conn.execute(sa.select(*_COLUMNS).where(mine))).first()
+    return _notification(row) if row else None
+
+
+async def mark_all_read(conn: AsyncConnection, player_id: uuid.UUID) -> int:
+    done = await conn.execute(
+        N.update().where(N.c.player_id == player_id, N.c.read_at.is_(None)).values(read_at=sa.func.now())
+    )
+    return int(done.rowcount)

@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, Response, get, patch, post
+from litestar.di import NamedDependency, Provide
+from litestar.params import JSONBody, PathParameter, QueryParameter
+
+from core.auth import Identity, require_role
+from core.errors import error_responses
+from core.http import provide_territory
+from core.idempotency import IdempotencyKey, claim_request, remember
+from services.quests.controllers import page_size
+from services.rewards import service
+from services.rewards.dto import Redemption, RedemptionPage, Reward, RewardIn, RewardPage, RewardPatch
+from territories.routing import Router, Territory
+
+READ_ERRORS = error_responses(401, 403, 404, 423, 429, 503)
+Limit = Annotated[int | None, QueryParameter(ge=1, le=200)]
+Cursor = Annotated[str | None, QueryParameter(max_length=512)]
+RewardId = Annotated[uuid.UUID, PathParameter()]
+
+
+class RewardController(Controller):
+    path = "/api/rewards"
+    tags = ["rewards"]
+    dependencies = {"territory": Provide(provide_territory)}
+
+    @get(responses=READ_ERRORS, summary="Rewards on offer (operators may include withdrawn ones)")
+    async def list(
+        self,
+        request: Request[Any, Any, Any],
+        router: NamedDependency[Router],
+        territory: NamedDependency[Territory],
+        include_inactive: Annotated[bool, QueryParameter(description="Also withdrawn rewards")] = False,
+        limit: Limit = None,
+        cursor: Cursor = None,
+    ) -> RewardPage:
+        async with router.read(territory) as conn:
+            items, next_cursor = await service.list_rewards(
+                conn, active_only=not include_inactive, limit=page_size(request, limit), cursor=cursor
+            )
+        return RewardPage(items, next_cursor)
+
+    @post(
+        status_code=201,
+        responses=error_responses(401, 403, 404, 422, 423, 429, 503),
+        summary="List a reward with a price in tokens and a stock (operators)",
+    )
+    async def create(
+        self,
+        router: NamedDependency[Router],
+        territory: NamedDependency[Territory],
+        identity: NamedDependency[Identity],
+        data: JSONBody[RewardIn],
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[Reward]:
+        require_role(identity, "operator", territory.code)
+        async with router.transaction(territory) as conn:
+            if idempotency_key is not None:
+                stored = await claim_request(conn, idempotency_key, "POST", "/api/rewards", msgspec.to_builtins(data))
+                if stored is not None:
+                    return Response(msgspec.convert(stored[1], Reward), status_code=stored[0])
+            reward = await service.create_reward(conn, data, identity.user_id)
+            if idempotency_key is not None:
+                await remember(conn, idempotency_key, 201, msgspec.to_builtins(reward))
+        return Response(reward, status_code=201)
+
+    @get("/redemptions", responses=READ_ERRORS, summary="The caller's redemptions, newest first")
+    async def redemptions(
+        self,
+        request: Request[Any, Any, Any],
+        router: NamedDependency[Router],
+        territory: NamedDependency[Territory],
+        identity: NamedDependency[Identity],
+        limit: Limit = None,
+        cursor: Cursor = None,
+    ) -> RedemptionPage:
+        async with router.read(territory) as conn:
+            items, next_cursor = await service.list_redemptions(
+                conn, identity.user_id, limit=page_size(request, limit), cursor=cursor
+            )
+        return RedemptionPage(items, next_cursor)
+
+    @get("/{reward_id:uuid}", responses=READ_ERRORS, summary="One reward")
+    async def show(
+        self, router: NamedDependency[Router], territory: NamedDependency[Territory], reward_id: RewardId
+    ) -> Reward:
+        async with router.read(territory) as conn:
+            return await service.get_reward(conn, reward_id)
+
+    @patch(
+        "/{reward_id:uuid}",
+        responses=READ_ERRORS,
+        summary="Change a reward, withdraw it (active=false) or add stock (operators)",
+    )
+    async def update(
+        self,
+        router: NamedDependency[Router],
+        territory: NamedDependency[Territory],
+        identity: NamedDependency[Identity],
+        reward_id: RewardId,
+        data: JSONBody[RewardPatch],
+    ) -> Reward:
+        require_role(identity, "operator", territory.code)
+        async with router.transaction(territory) as conn:
+            return await service.update_reward(conn, reward_id, data)
+
+    @post(
+        "/{reward_id:uuid}/redeem",
+        status_code=201,
+        responses=error_responses(401, 403, 404, 409, 422, 423, 429, 503),
+        summary="Redeem a reward: burns its price from the caller and takes one unit of stock, atomically",
+        description="409 `out_of_stock`, `reward_inactive` or `insufficient_funds`; then nothing changed. "
+        "With an Idempotency-Key a retry replays the first success instead of buying twice.",
+    )
+    async def redeem(
+        self,
+        router: NamedDependency[Router],
+        territory: NamedDependency[Territory],
+        identity: NamedDependency[Identity],
+        reward_id: RewardId,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[Redemption]:
+        require_role(identity, "player", territory.code)
+        async with router.transaction(territory) as conn:
+            if idempotency_key is not None:
+                path = f"/api/rewards/{reward_id}/redeem"
+                stored = await claim_request(conn, idempotency_key, "POST", path, {"player": str(identity.user_id)})
+                if stored is not None:
+                    return Response(msgspec.convert(stored[1], Redemption), status_code=stored[0])
+            done = await service.redeem(conn, territory.code, reward_id, identity.user_id)
+            if idempotency_key is not None:
+                await remember(conn, idempotency_key, 201, msgspec.to_builtins(done))
+        return Response(done, status_code=201)

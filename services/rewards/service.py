@@ -1,0 +1,218 @@
+"""Rewards: create, list, change, top up; redeem (stock, burn and record in one transaction)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core.errors import Conflict, InvalidInput, NotFound
+from core.events.outbox import emit
+from core.pagination import decode_cursor, encode_cursor
+from services.ledger import service as ledger
+from services.ledger.models import balances as B
+from services.rewards.dto import Redemption, Reward, RewardIn, RewardPatch
+from services.rewards.models import redemptions, rewards
+
+R, D = rewards, redemptions
+_REWARD = [R.c.id, R.c.title, R.c.description, R.c.price, R.c.stock, R.c.active, R.c.created_at, R.c.updated_at]
+_REDEMPTION = [D.c.id, D.c.reward_id, D.c.player_id, D.c.price, D.c.seq, D.c.status, D.c.created_at]
+
+
+class OutOfStock(Conflict):
+    code = "out_of_stock"
+
+
+class RewardInactive(Conflict):
+    code = "reward_inactive"
+
+
+def _reward(row: Any) -> Reward:
+    return Reward(*row)
+
+
+def _redemption(row: Any) -> Redemption:
+    return Redemption(*row)
+
+
+def _keyset(cursor: str) -> tuple[datetime, uuid.UUID]:
+    at, last_id = decode_cursor(cursor, 2)
+    try:
+        return datetime.fromisoformat(at), uuid.UUID(last_id)
+    except ValueError:
+        raise InvalidInput("malformed cursor") from None
+
+
+async def create_reward(conn: AsyncConnection, data: RewardIn, created_by: uuid.UUID) -> Reward:
+    row = (
+        await conn.execute(
+            R.insert()
+            .values(
+                id=uuid.uuid4(),
+                title=data.title.strip(),
+                description=data.description,
+                price=data.price,
+                stock=data.stock,
+                active=True,
+                created_by=created_by,
+            )
+            .returning(*_REWARD)
+        )
+    ).one()
+    return _reward(row)
+
+
+async def get_reward(conn: AsyncConnection, reward_id: uuid.UUID) -> Reward:
+    row = (await conn.execute(sa.select(*_REWARD).where(R.c.id == reward_id))).first()
+    if row is None:
+        raise NotFound(f"no reward {reward_id}")
+    return _reward(row)
+
+
+async def list_rewards(
+    conn: AsyncConnection, *, active_only: bool, limit: int, cursor: str | None
+) -> tuple[list[Reward], str | None]:
+    """Oldest first (a stable order for paging)."""
+    query = sa.select(*_REWARD).order_by(R.c.created_at, R.c.id).limit(limit + 1)
+    if active_only:
+        query = query.where(R.c.active)
+    if cursor:
+        query = query.where(sa.tuple_(R.c.created_at, R.c.id) > _keyset(cursor))
+    items = [_reward(r) for r in await conn.execute(query)]
+    more = len(items) > limit
+    items = items[:limit]
+    return items, (encode_cursor(items[-1].created_at.isoformat(), str(items[-1].id)) if more else None)
+
+
+async def update_reward(conn: AsyncConnection, reward_id: uuid.UUID, patch: RewardPatch) -> Reward:
+    """Change a reward; ``add_stock`` adds to what is left (an increment: never races a redemption)."""
+    values: dict[str, Any] = {
+        name: value
+        for name, value in (
+            ("title", patch.title.strip() if patch.title is not None else None),
+            ("description", patch.description),
+            ("price", patch.price),
+            ("active", patch.active),
+        )
+        if value is not None
+    }
+    if patch.add_stock is not None:
+        values["stock"] = R.c.stock + patch.add_stock
+    if not values:
+        return await get_reward(conn, reward_id)
+    try:
+        row = (
+            await conn.execute(
+                R.update().where(R.c.id == reward_id).values(**values, updated_at=sa.func.now()).returning(*_REWARD)
+            )
+        ).first()
+    except sa.exc.DBAPIError as exc:  # stock + add_stock past the integer range
+        if "out of range" in str(exc.orig):
+            raise InvalidInput("stock would exceed the largest number it can hold") from None
+        raise
+    if row is None:
+        raise NotFound(f"no reward {reward_id}")
+    return _reward(row)
+
+
+# One unit of stock, if there is one: the UPDATE row-locks the reward, so concurrent redemptions
+# queue here, and each re-checks ``stock > 0`` against the committed value once it gets the row.
+_TAKE = (
+    R.update()
+    .where(R.c.id == sa.bindparam("reward_id"), R.c.active, R.c.stock > 0)
+    .values(stock=R.c.stock - 1)
+    .returning(R.c.price)
+)
+
+
+def _refusal(active: bool, stock: int) -> Conflict | None:
+    if not active:
+        return RewardInactive("this reward is no longer offered")
+    if stock <= 0:
+        return OutOfStock("this reward is out of stock")
+    return None
+
+
+async def redeem(conn: AsyncConnection, territory: str, reward_id: uuid.UUID, player_id: uuid.UUID) -> Redemption:
+    """Take one unit, burn its price from the player, record it; all in ``conn``'s transaction.
+
+    409 ``out_of_stock`` / ``reward_inactive`` / ``insufficient_funds`` before the ledger is
+    touched; should the burn itself find too few tokens (a concurrent spend), its 409 rolls the
+    caller's transaction back, the unit of stock included."""
+    account = ledger.player_account(player_id)
+    # Unlocked look first: a reward already sold out, or a player who cannot pay, is answered
+    # at once instead of queueing on the reward's row lock behind the other buyers.
+    tokens = sa.select(B.c.tokens).where(B.c.account == account).scalar_subquery().label("tokens")
+    seen = (await conn.execute(sa.select(R.c.price, R.c.active, R.c.stock, tokens).where(R.c.id == reward_id))).first()
+    if seen is None:
+        raise NotFound(f"no reward {reward_id}")
+    refused = _refusal(seen.active, seen.stock)
+    if refused:
+        raise refused
+    if (seen.tokens or 0) < seen.price:
+        raise ledger.InsufficientFunds(f"this reward costs {seen.price} tokens; you have {seen.tokens or 0}")
+    price = (await conn.execute(_TAKE, {"reward_id": reward_id})).scalar()
+    if price is None:  # sold out (or withdrawn) while we waited for the row
+        active = (await conn.execute(sa.select(R.c.active).where(R.c.id == reward_id))).scalar()
+        raise _refusal(bool(active), 0) or OutOfStock("this reward is out of stock")
+    redemption_id = uuid.uuid4()
+    entry = await ledger.append(
+        conn,
+        territory,
+        kind="burn",
+        debit=account,
+        credit="burn",
+        amount=price,
+        ref_type="redemption",
+        ref_id=str(redemption_id),
+        memo=f"reward {reward_id}",
+    )
+    row = (
+        await conn.execute(
+            D.insert()
+            .values(
+                id=redemption_id,
+                reward_id=reward_id,
+                player_id=player_id,
+                price=price,
+                seq=entry.seq,
+                status="redeemed",
+                created_at=entry.created_at,
+            )
+            .returning(*_REDEMPTION)
+        )
+    ).one()
+    await emit(
+        conn,
+        territory,
+        "reward.redeemed",
+        {
+            "redemption_id": str(redemption_id),
+            "reward_id": str(reward_id),
+            "player_id": str(player_id),
+            "price": price,
+            "seq": entry.seq,
+        },
+    )
+    return _redemption(row)
+
+
+async def list_redemptions(
+    conn: AsyncConnection, player_id: uuid.UUID, *, limit: int, cursor: str | None
+) -> tuple[list[Redemption], str | None]:
+    """A player's redemptions, newest first."""
+    query = (
+        sa.select(*_REDEMPTION)
+        .where(D.c.player_id == player_id)
+        .order_by(D.c.created_at.desc(), D.c.id.desc())
+        .limit(limit + 1)
+    )
+    if cursor:
+        query = query.where(sa.tuple_(D.c.created_at, D.c.id) < _keyset(cursor))
+    items = [_redemption(r) for r in await conn.execute(query)]
+    more = len(items) > limit
+    items = items[:limit]
+    return items, (encode_cursor(items[-1].created_at.isoformat(), str(items[-1].id)) if more else None)

@@ -1,0 +1,170 @@
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency, Provide
+from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParameter
+
+from core.auth import Identity, require_role
+from core.errors import Forbidden, error_responses
+from core.http import provide_territory
+from core.idempotency import IdempotencyKey, claim_request, remember
+from services.ledger.canonical import ACCOUNT
+from services.ledger.service import player_account
+from services.quests.controllers import page_size
+from services.tokens import service
+from services.tokens.dto import (
+    Balance,
+    Contribution,
+    ContributionIn,
+    ContributionPage,
+    GlobalPool,
+    Pool,
+    Pools,
+    Transfer,
+    TransferIn,
+)
+from territories.routing import Router, Territory
+
+READ_ERRORS = error_responses(401, 403, 404, 423, 429, 503)
+WRITE_ERRORS = error_responses(401, 403, 404, 409, 422, 423, 429, 503)
+# Who may read any account's balance (pools, sponsors, other players), not only their own.
+READERS = ("operator", "government", "global_admin")
+RequiredKey = Annotated[
+    str,
+    HeaderParameter(
+        name="Idempotency-Key", max_length=255, description="Required: a retry with the same key replays the answer"
+    ),
+]
+
+
+class TokenController(Controller):
+    path = "/api/tokens"
+    tags = ["tokens"]
+    dependencies = {"territory": Provide(provide_territory)}
+
+    @get("/balance", responses=READ_ERRORS, summary="The caller's tokens and XP (operators: any account)")
+    async def balance(
+        self,
+        router: NamedDependency[Router],
+        territory: NamedDependency[Territory],
+        identity: NamedDependency[Identity],
+        account: Annotated[
+            str | None,
+            QueryParameter(pattern=ACCOUNT.pattern, description="Another account, e.g. pool:territory (operators)"),
+        ] = None,
+    ) -> Balance:
+        own = player_account(identity.user_id)
+        if account not in (None, own) and not any(identity.has(r, territory.code) for r in READERS):
+            raise Forbidden("reading another account's balance needs the operator or government role")
+        async with router.read(territory) as conn:
+            return await service.balance(conn, account or own)
+
+    @post(
+        "/transfer",
+        status_code=201,
+        responses=WRITE_ERRORS,
+        summary="Send tokens to another player (Idempotency-Key required)",
+        description="409 `insufficient_funds` when the sender has too few tokens; nothing moves then.",
+    )
+    async def transfer(
+        self,
+        request: Request[Any, Any, Any],
+        router: NamedDependency[Router],
+        territory: NamedDependency[Territory],
+        identity: NamedDependency[Identity],
+        data: JSONBody[TransferIn],
+        idempotency_key: RequiredKey,
+    ) -> Response[Transfer]:
+        require_role(identity, "player", territory.code)
+        most = request.app.state.settings.token_transfer_max
+        async with router.transaction(territory) as conn:
+            # The key is per territory; the sender is part of the request, so another player's
+            # reuse of the same key is a different request (422), never someone else's answer.
+            body = {"from": str(identity.user_id), **msgspec.to_builtins(data)}
+            stored = await claim_request(conn, idempotency_key, "POST", "/api/tokens/transfer", body)
+            if stored is not None:
+                return Response(msgspec.convert(stored[1], Transfer), status_code=stored[0])
+            done = await service.transfer(conn, territory.code, identity.user_id, data, most=most)
+            await remember(conn, idempotency_key, 201, msgspec.to_builtins(done))
+        return Response(done, status_code=201)
+
+
+class PoolController(Controller):
+    path = "/api/pools"
+    tags = ["tokens"]
+
+    @get(
+        responses=READ_ERRORS,
+        summary="This territory's pools and their tokens",
+        dependencies={"territory": Provide(provide_territory)},
+    )
+    async def list(self, router: NamedDependency[Router], territory: NamedDependency[Territory]) -> Pools:
+        async with router.read(territory) as conn:
+            return await service.pools(conn, territory.code)
+
+    @get(
+        "/global",
+        responses=error_responses(401, 429, 503),
+        summary="The global pool: every territory's pool:global share, summed across the registry",
+        description="Each territory's ledger holds its own share; a share is spent only in its territory. "
+        "Territories on a database server that is down are listed under `unavailable` and left out of the sum.",
+    )
+    async def global_pool(self, router: NamedDependency[Router], identity: NamedDependency[Identity]) -> GlobalPool:
+        return await service.global_pool(router)
+
+    @post(
+        "/{pool:str}/contributions",
+        status_code=201,
+        responses=WRITE_ERRORS,
+        summary="Contribute tokens to a pool (sponsors)",
+        description="Mints the tokens into `pool:<pool>` of this territory's ledger; the entry's memo names the "
+        "sponsor. The real-world money behind it is settled outside the ledger.",
+        dependencies={"territory": Provide(provide_territory)},
+    )
+    async def contribute(
+        self,
+        request: Request[Any, Any, Any],
+        router: NamedDependency[Router],
+        territory: NamedDependency[Territory],
+        identity: NamedDependency[Identity],
+        pool: Annotated[Pool, PathParameter()],
+        data: JSONBody[ContributionIn],
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[Contribution]:
+        require_role(identity, "sponsor", territory.code)
+        most = request.app.state.settings.pool_contribution_max
+        async with router.transaction(territory) as conn:
+            if idempotency_key is not None:
+                body = {"from": str(identity.user_id), **msgspec.to_builtins(data)}
+                path = f"/api/pools/{pool}/contributions"
+                stored = await claim_request(conn, idempotency_key, "POST", path, body)
+                if stored is not None:
+                    return Response(msgspec.convert(stored[1], Contribution), status_code=stored[0])
+            done = await service.contribute(conn, territory.code, identity.user_id, pool, data, most=most)
+            if idempotency_key is not None:
+                await remember(conn, idempotency_key, 201, msgspec.to_builtins(done))
+        return Response(done, status_code=201)
+
+    @get(
+        "/{pool:str}/contributions",
+        responses=READ_ERRORS,
+        summary="A pool's contributions, newest first",
+        dependencies={"territory": Provide(provide_territory)},
+    )
+    async def contributions(
+        self,
+        request: Request[Any, Any, Any],
+        router: NamedDependency[Router],
+        territory: NamedDependency[Territory],
+        pool: Annotated[Pool, PathParameter()],
+        limit: Annotated[int | None, QueryParameter(ge=1, le=200)] = None,
+        cursor: Annotated[str | None, QueryParameter(max_length=512)] = None,
+    ) -> ContributionPage:
+        async with router.read(territory) as conn:
+            items, next_cursor = await service.list_contributions(
+                conn, pool, limit=page_size(request, limit), cursor=cursor
+            )
+        return ContributionPage(items, next_cursor)

@@ -1,0 +1,336 @@
+"""Leaderboards: XP from proof payouts in Redis sorted sets (all time, day, ISO week; territory and
+zone), kept by the payout.made consumer, rebuilt from the ledger after Redis lost them."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+import sqlalchemy as sa
+
+from core.events.outbox import emit
+from core.events.tables import inbox
+from core.stack.redis import start_redis, stop_redis
+from core.stack.system import free_port
+from services.leaderboards import keys, store
+from services.leaderboards.rebuild import rebuild
+from services.ledger import service as ledger
+from services.players.service import ensure_player
+from services.proofs.models import proofs
+from services.quests.models import assignments, quests
+from services.zones.models import zones
+from territories import registry
+from territories.routing import Router
+from tests.conftest import Env, Node, Proc, eventually
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+NOW = datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Paid:
+    seq: int
+    player: uuid.UUID
+    zone: uuid.UUID
+    xp: int
+    at: datetime
+
+
+class World:
+    """A territory with two zones, a quest in each, and named players."""
+
+    def __init__(self, router: Router, code: str) -> None:
+        self.router, self.code = router, code
+        self.zones: list[uuid.UUID] = []
+        self.quests: dict[uuid.UUID, uuid.UUID] = {}  # zone -> quest
+        self.players: dict[str, uuid.UUID] = {}
+        self.paid: list[Paid] = []
+
+    @classmethod
+    async def make(cls, router: Router, server: str = "a", names: tuple[str, ...] = ("Astrid", "Bjørn")) -> World:
+        code = f"lb_{uuid.uuid4().hex[:10]}"
+        await registry.create_territory(router, code, f"Leaderboard {code}", server, actor="test")
+        world = cls(router, code)
+        async with router.transaction(code) as conn:
+            for i in range(2):
+                zone, quest = uuid.uuid4(), uuid.uuid4()
+                await conn.execute(zones.insert().values(id=zone, name=f"Zone {i}", lat=55.0, lng=12.0, radius_m=900))
+                await conn.execute(
+                    quests.insert().values(
+                        id=quest,
+                        zone_id=zone,
+                        title=f"Quest {i}",
+                        description="",
+                        type="daily",
+                        category="beach_cleanup",
+                        base_xp=10,
+                        base_tokens=1,
+                        difficulty=1,
+                        max_completions=100,
+                        created_by=uuid.uuid4(),
+                    )
+                )
+                world.zones.append(zone)
+                world.quests[zone] = quest
+            for name in names:
+                world.players[name] = uuid.uuid4()
+                await ensure_player(conn, world.players[name], name)
+        return world
+
+    async def pay(self, name: str, zone: int, xp: int, at: datetime = NOW, *, conn: Any = None) -> Paid:
+        """What the impact service does for an approved proof: a proof mint and ``payout.made``."""
+        if conn is None:
+            async with self.router.transaction(self.code) as conn:
+                return await self.pay(name, zone, xp, at, conn=conn)
+        player, zone_id = self.players[name], self.zones[zone]
+        quest, assignment, proof = self.quests[zone_id], uuid.uuid4(), uuid.uuid4()
+        await conn.execute(
+            assignments.insert().values(id=assignment, quest_id=quest, player_id=player, status="completed")
+        )
+        await conn.execute(
+            proofs.insert().values(
+                id=proof,
+                assignment_id=assignment,
+                quest_id=quest,
+                player_id=player,
+                lat=55.0,
+                lng=12.0,
+                accuracy_m=5.0,
+                captured_at=at,
+                status="auto_approved",
+            )
+        )
+        entry = await ledger.append(
+            conn,
+            self.code,
+            kind="mint",
+            debit="mint",
+            credit=ledger.player_account(player),
+            amount=3,
+            xp=xp,
+            ref_type="proof",
+            ref_id=str(proof),
+            clock=lambda: at,
+        )
+        data = {
+            "proof_id": str(proof),
+            "player_id": str(player),
+            "quest_id": str(quest),
+            "zone_id": str(zone_id),
+            "category": "beach_cleanup",
+            "xp": xp,
+            "tokens": 3,
+            "seq": entry.seq,
+            "source": "auto_approved",
+        }
+        await emit(conn, self.code, "payout.made", data)
+        paid = Paid(entry.seq, player, zone_id, xp, at)
+        self.paid.append(paid)
+        return paid
+
+    def expected(self, period: str = "all", zone: uuid.UUID | None = None, on: datetime = NOW) -> list[tuple[str, int]]:
+        """The board computed here from the payouts: XP per player, highest first (ties: higher id)."""
+        same = {
+            "all": lambda at: True,
+            "day": lambda at: at.date() == on.date(),
+            "week": lambda at: at.isocalendar()[:2] == on.isocalendar()[:2],
+        }[period]
+        totals: dict[str, int] = {}
+        for p in self.paid:
+            if same(p.at) and zone in (None, p.zone):
+                totals[str(p.player)] = totals.get(str(p.player), 0) + p.xp
+        return sorted(totals.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)
+
+
+async def dump(r: aioredis.Redis, code: str) -> dict[str, Any]:
+    """Everything Redis holds for a territory's leaderboards, with absolute expiry times."""
+    out: dict[str, Any] = {}
+    async for raw in r.scan_iter(match=f"{keys.prefix(code)}:*", count=1000):
+        key = raw.decode()
+        kind = (await r.type(key)).decode()
+        if kind == "zset":
+            value: Any = await r.zrange(key, 0, -1, withscores=True)
+        elif kind == "set":
+            value = sorted(await r.smembers(key))
+        else:
+            value = await r.get(key)
+        out[key] = (kind, value, await r.expiretime(key))
+    return out
+
+
+def board(items: list[dict[str, Any]]) -> list[tuple[str, int]]:
+    return [(i["player_id"], i["xp"]) for i in items]
+
+
+async def test_payouts_rank_players_by_period_and_zone(node: Node, router: Router, env: Env, worker: Proc) -> None:
+    world = await World.make(router, names=("Astrid", "Bjørn", "Cecilie"))
+    z0, z1 = world.zones
+    await world.pay("Astrid", 0, 50)
+    await world.pay("Bjørn", 1, 30)
+    await world.pay("Bjørn", 0, 40)
+    await world.pay("Cecilie", 0, 20)
+    await world.pay("Cecilie", 1, 100, NOW - timedelta(days=1))
+    astrid = world.players["Astrid"]
+    auth = node.auth(home=world.code, roles={world.code: ["player"]}, user_id=astrid)
+
+    async with node.client(world.code, auth) as c:
+
+        async def get(**params: Any) -> dict[str, Any]:
+            r = await c.get("/api/leaderboard", params=params)
+            assert r.status_code == 200, r.text
+            return dict(r.json())
+
+        async def settled() -> bool:
+            return board((await get())["items"]) == world.expected()
+
+        await eventually(settled, timeout=60)
+        top = await get()
+        assert [(i["rank"], i["display_name"], i["xp"]) for i in top["items"]] == [
+            (1, "Cecilie", 120),
+            (2, "Bjørn", 70),
+            (3, "Astrid", 50),
+        ]
+        assert top["me"] == {"rank": 3, "player_id": str(astrid), "display_name": "Astrid", "xp": 50}
+        assert (top["period"], top["key"], top["zone_id"]) == ("all", "all", None)
+
+        zone = await get(zone_id=str(z0))
+        assert board(zone["items"]) == world.expected(zone=z0) and zone["me"]["rank"] == 1
+        today = await get(period="day", on=str(NOW.date()))
+        assert board(today["items"]) == world.expected("day") and today["key"] == f"day:{NOW.date()}"
+        week = await get(period="week", zone_id=str(z1), on=str(NOW.date()))
+        assert board(week["items"]) == world.expected("week", z1)
+        yesterday = await get(period="day", on=str((NOW - timedelta(days=1)).date()), zone_id=str(z1))
+        assert board(yesterday["items"]) == world.expected("day", z1, NOW - timedelta(days=1))
+        assert yesterday["me"] is None  # Astrid earned nothing there that day
+        assert len((await get(limit=1))["items"]) == 1
+        empty = await get(zone_id=str(uuid.uuid4()))
+        assert empty["items"] == [] and empty["me"] is None
+        for bad in ({"period": "year"}, {"limit": 0}, {"limit": 201}, {"zone_id": "x"}, {"on": "2026-13-01"}):
+            assert (await c.get("/api/leaderboard", params=bad)).status_code == 400, bad
+
+        # The same payout announced twice (a second event for the same ledger entry) counts once.
+        async with router.transaction(world.code) as conn:
+            again = await emit(conn, world.code, "payout.made", {**_payout_data(world, world.paid[0])})
+
+        async def handled() -> bool:
+            async with router.read(world.code) as conn:
+                q = sa.select(inbox.c.event_id).where(inbox.c.consumer == "leaderboards", inbox.c.event_id == again.id)
+                return (await conn.execute(q)).first() is not None
+
+        await eventually(handled, timeout=30)
+        assert board((await get())["items"]) == world.expected()
+
+
+def _payout_data(world: World, p: Paid) -> dict[str, Any]:
+    return {
+        "proof_id": str(uuid.uuid4()),
+        "player_id": str(p.player),
+        "quest_id": str(world.quests[p.zone]),
+        "zone_id": str(p.zone),
+        "category": "beach_cleanup",
+        "xp": p.xp,
+        "tokens": 3,
+        "seq": p.seq,
+        "source": "validated",
+    }
+
+
+async def test_rebuild_after_flushall_equals_the_boards_before(router: Router, env: Env, tmp_path: Path) -> None:
+    folder = tmp_path / "redis"
+    url = start_redis(folder, free_port())  # our own redis-server: FLUSHALL never touches the shared one
+    worker = Proc(env, ["worker"], tmp_path / "worker.log", OH_REDIS_URL=url).start()
+    r = aioredis.from_url(url)
+    try:
+        world = await World.make(router, "b", names=("Aino", "Biret", "Ánde", "Elle"))
+        days = [NOW, NOW - timedelta(days=1), NOW - timedelta(days=9), NOW - timedelta(days=30)]
+        for i in range(24):
+            await world.pay(("Aino", "Biret", "Ánde", "Elle")[i % 4], i % 2, 5 + 7 * i, days[i % 5 % 4])
+
+        async def counted() -> bool:
+            return await r.bitcount(keys.applied(world.code)) == len(world.paid)
+
+        await eventually(counted, timeout=60)
+        before = await dump(r, world.code)
+        all_time = keys.board(world.code, "all", "all")
+        assert [(m.decode(), int(s)) for m, s in await r.zrevrange(all_time, 0, -1, withscores=True)] == (
+            world.expected()
+        )
+        # Day boards are dropped 7 days after their day, week boards 5 weeks after their week.
+        old_day = keys.board(world.code, "all", keys.period_name("day", days[3].date()))
+        old_week = keys.board(world.code, "all", keys.period_name("week", days[3].date()))
+        assert old_day not in before and old_week in before and before[all_time][2] == -1
+
+        await r.flushall()
+        assert await r.dbsize() == 0
+        out = env.cli("leaderboard", "rebuild", world.code, OH_REDIS_URL=url).stdout
+        assert f"{len(world.paid)} payouts" in out, out
+        after = await dump(r, world.code)
+        assert after == before
+        assert not [k for k in await r.keys("*") if b":rebuild:" in k]  # nothing staged left behind
+    finally:
+        worker.kill()
+        await r.aclose()
+        stop_redis(folder)
+
+
+class GatedRedis:
+    """A Redis client whose pipelines wait for ``gate``: holds a rebuild between its snapshot and
+    its swap, so the test can commit and count a payout in that window."""
+
+    def __init__(self, inner: aioredis.Redis, gate: asyncio.Event) -> None:
+        self.inner, self.gate = inner, gate
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def pipeline(self, **kw: Any) -> Any:
+        pipe, gate = self.inner.pipeline(**kw), self.gate
+
+        class Waiting:
+            async def __aenter__(self) -> Any:
+                await gate.wait()
+                return await pipe.__aenter__()
+
+            async def __aexit__(self, *exc: Any) -> Any:
+                return await pipe.__aexit__(*exc)
+
+        return Waiting()
+
+
+async def test_rebuild_counts_a_payout_racing_it_exactly_once(router: Router, env: Env) -> None:
+    """A payout committed after the rebuild's snapshot, and counted by the consumer before the swap,
+    is dropped with the old boards and counted again by the catch-up: once in the end."""
+    r = aioredis.from_url(env.settings.redis_url)
+    world = await World.make(router)
+    for i in range(5):
+        await world.pay(("Astrid", "Bjørn")[i % 2], i % 2, 10 + i)
+    settings = env.settings
+    snapshot_taken, swap_allowed = asyncio.Event(), asyncio.Event()
+    async with router.transaction(world.code) as conn:
+        late = await world.pay("Astrid", 1, 1000, conn=conn)  # not committed yet: outside the snapshot
+        gated: Any = GatedRedis(r, swap_allowed)
+        task = asyncio.create_task(
+            rebuild(router, gated, world.code, settings, progress=lambda *_: snapshot_taken.set())
+        )
+        await snapshot_taken.wait()
+    # Committed now. The consumer counts it on the old boards before the swap...
+    targets = keys.targets(world.code, late.zone, late.at, settings, NOW.timestamp())
+    assert await store.apply(r, world.code, late.seq, str(late.player), late.xp, targets)
+    swap_allowed.set()
+    report = await task
+    assert (report.payouts, report.caught_up, report.upto) == (5, 1, late.seq - 1)
+    all_time = keys.board(world.code, "all", "all")
+    got = [(m.decode(), int(s)) for m, s in await r.zrevrange(all_time, 0, -1, withscores=True)]
+    assert got == world.expected()  # ...and after the swap it still counts once
+    assert not await store.apply(r, world.code, late.seq, str(late.player), late.xp, targets)  # a redelivery
+    zone = keys.board(world.code, keys.scope_of(late.zone), "all")
+    assert int(await r.zscore(zone, str(late.player)) or 0) == sum(
+        p.xp for p in world.paid if p.player == late.player and p.zone == late.zone
+    )
+    await r.aclose()
