@@ -11,7 +11,7 @@ from litestar.params import JSONBody, PathParameter, QueryParameter
 from core.auth import Identity, require_role
 from core.errors import error_responses
 from core.http import provide_territory
-from core.idempotency import IdempotencyKey, claim_request, remember
+from core.idempotency import IdempotencyKey, answer_once
 from services.quests.controllers import page_size
 from services.rewards import service
 from services.rewards.dto import Redemption, RedemptionPage, Reward, RewardIn, RewardPage, RewardPatch
@@ -58,15 +58,11 @@ class RewardController(Controller):
         idempotency_key: IdempotencyKey = None,
     ) -> Response[Reward]:
         require_role(identity, "operator", territory.code)
+        request_key = ("POST", "/api/rewards", msgspec.to_builtins(data))
         async with router.transaction(territory) as conn:
-            if idempotency_key is not None:
-                stored = await claim_request(conn, idempotency_key, "POST", "/api/rewards", msgspec.to_builtins(data))
-                if stored is not None:
-                    return Response(msgspec.convert(stored[1], Reward), status_code=stored[0])
-            reward = await service.create_reward(conn, data, identity.user_id)
-            if idempotency_key is not None:
-                await remember(conn, idempotency_key, 201, msgspec.to_builtins(reward))
-        return Response(reward, status_code=201)
+            return await answer_once(
+                conn, idempotency_key, request_key, 201, lambda: service.create_reward(conn, data, identity.user_id)
+            )
 
     @get("/redemptions", responses=READ_ERRORS, summary="The caller's redemptions, newest first")
     async def redemptions(
@@ -125,13 +121,12 @@ class RewardController(Controller):
         idempotency_key: IdempotencyKey = None,
     ) -> Response[Redemption]:
         require_role(identity, "player", territory.code)
+        request_key = ("POST", f"/api/rewards/{reward_id}/redeem", {"player": str(identity.user_id)})
         async with router.transaction(territory) as conn:
-            if idempotency_key is not None:
-                path = f"/api/rewards/{reward_id}/redeem"
-                stored = await claim_request(conn, idempotency_key, "POST", path, {"player": str(identity.user_id)})
-                if stored is not None:
-                    return Response(msgspec.convert(stored[1], Redemption), status_code=stored[0])
-            done = await service.redeem(conn, territory.code, reward_id, identity.user_id)
-            if idempotency_key is not None:
-                await remember(conn, idempotency_key, 201, msgspec.to_builtins(done))
-        return Response(done, status_code=201)
+            return await answer_once(
+                conn,
+                idempotency_key,
+                request_key,
+                201,
+                lambda: service.redeem(conn, territory.code, reward_id, identity.user_id),
+            )

@@ -10,7 +10,7 @@ from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParam
 from core.auth import Identity, require_role
 from core.errors import Forbidden, error_responses
 from core.http import provide_territory
-from core.idempotency import IdempotencyKey, claim_request, remember
+from core.idempotency import IdempotencyKey, answer_once
 from services.ledger.canonical import ACCOUNT
 from services.ledger.service import player_account
 from services.quests.controllers import page_size
@@ -80,16 +80,17 @@ class TokenController(Controller):
     ) -> Response[Transfer]:
         require_role(identity, "player", territory.code)
         most = request.app.state.settings.token_transfer_max
+        # The key is per territory; the sender is part of the request, so another player's reuse
+        # of the same key is a different request (422), never someone else's answer.
+        body = {"from": str(identity.user_id), **msgspec.to_builtins(data)}
         async with router.transaction(territory) as conn:
-            # The key is per territory; the sender is part of the request, so another player's
-            # reuse of the same key is a different request (422), never someone else's answer.
-            body = {"from": str(identity.user_id), **msgspec.to_builtins(data)}
-            stored = await claim_request(conn, idempotency_key, "POST", "/api/tokens/transfer", body)
-            if stored is not None:
-                return Response(msgspec.convert(stored[1], Transfer), status_code=stored[0])
-            done = await service.transfer(conn, territory.code, identity.user_id, data, most=most)
-            await remember(conn, idempotency_key, 201, msgspec.to_builtins(done))
-        return Response(done, status_code=201)
+            return await answer_once(
+                conn,
+                idempotency_key,
+                ("POST", "/api/tokens/transfer", body),
+                201,
+                lambda: service.transfer(conn, territory.code, identity.user_id, data, most=most),
+            )
 
 
 class PoolController(Controller):
@@ -136,17 +137,15 @@ class PoolController(Controller):
     ) -> Response[Contribution]:
         require_role(identity, "sponsor", territory.code)
         most = request.app.state.settings.pool_contribution_max
+        body = {"from": str(identity.user_id), **msgspec.to_builtins(data)}
         async with router.transaction(territory) as conn:
-            if idempotency_key is not None:
-                body = {"from": str(identity.user_id), **msgspec.to_builtins(data)}
-                path = f"/api/pools/{pool}/contributions"
-                stored = await claim_request(conn, idempotency_key, "POST", path, body)
-                if stored is not None:
-                    return Response(msgspec.convert(stored[1], Contribution), status_code=stored[0])
-            done = await service.contribute(conn, territory.code, identity.user_id, pool, data, most=most)
-            if idempotency_key is not None:
-                await remember(conn, idempotency_key, 201, msgspec.to_builtins(done))
-        return Response(done, status_code=201)
+            return await answer_once(
+                conn,
+                idempotency_key,
+                ("POST", f"/api/pools/{pool}/contributions", body),
+                201,
+                lambda: service.contribute(conn, territory.code, identity.user_id, pool, data, most=most),
+            )
 
     @get(
         "/{pool:str}/contributions",
