@@ -19,7 +19,6 @@ def routes() -> dict[str, list[Any]]:
     from services.quests.controllers import QuestController
     from services.registry.controllers import RegistryController
     from services.rewards.controllers import RewardController
-    from services.social.controllers import SocialController
     from services.tokens.controllers import PoolController, TokenController
     from services.zones.controllers import ZoneController
 
@@ -38,7 +37,6 @@ def routes() -> dict[str, list[Any]]:
         "tokens": [TokenController, PoolController],
         "rewards": [RewardController],
         "leaderboards": [LeaderboardController],
-        "social": [SocialController],
     }
 
 
