@@ -352,10 +352,12 @@ def openapi_export(
 
 
 def _mount_domain_clis() -> None:
+    from federation.cli import gateway, matrix_app
     from services.auth.cli import auth_app
     from services.idp.cli import client_app, user_app
     from services.impact.cli import impact_app
     from services.leaderboards.cli import leaderboard_app
+    from services.social.cli import social_app
     from services.ledger.cli import ledger_app
     from services.verification.cli import verification_app
 
@@ -364,6 +366,9 @@ def _mount_domain_clis() -> None:
     app.add_typer(client_app, name="idp-client")
     app.add_typer(ledger_app, name="ledger")
     app.add_typer(verification_app, name="verification")
+    app.add_typer(social_app, name="social")
+    app.add_typer(matrix_app, name="matrix")
+    app.command("gateway")(gateway)
     app.add_typer(impact_app, name="impact")
     app.add_typer(leaderboard_app, name="leaderboard")
 

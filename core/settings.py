@@ -115,6 +115,14 @@ class Settings(BaseSettings):
     leaderboard_days_kept: int = 7
     leaderboard_weeks_kept: int = 5
 
+    # Matrix gateway (`oneheart gateway`): where its application-service endpoint listens (each
+    # territory's homeserver pushes to <gateway>/territories/<code>), the time one call to a
+    # homeserver may take, and how long a link code (POST /api/social/link-code) stays valid.
+    matrix_gateway_host: str = "127.0.0.1"
+    matrix_gateway_port: int = 8009
+    matrix_request_timeout: float = 10.0
+    matrix_link_code_ttl: int = 900
+
     @field_validator("admin_token", mode="before")
     @classmethod
     def _blank_token_is_none(cls, value: object) -> object:

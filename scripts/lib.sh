@@ -41,7 +41,7 @@ ensure_python() {
 
 _sha256() { sha256sum "$1" | cut -d' ' -f1; }
 
-# Creates $ROOT/.venv and installs the project (editable, with dev extras) when
+# Creates $ROOT/.venv and installs the project (editable, with the dev and matrix extras) when
 # pyproject.toml changed since the last install.
 ensure_venv() {
     local stamp="$VENV/.oneheart-installed" want
@@ -54,7 +54,7 @@ ensure_venv() {
     want="$(_sha256 "$ROOT/pyproject.toml")"
     if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
         say "installing the project into $VENV (pyproject.toml changed)"
-        "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$ROOT[dev]" >&2
+        "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$ROOT[dev,matrix]" >&2
         printf '%s\n' "$want" >"$stamp"
     fi
 }

@@ -19,6 +19,7 @@ def routes() -> dict[str, list[Any]]:
     from services.quests.controllers import QuestController
     from services.registry.controllers import RegistryController
     from services.rewards.controllers import RewardController
+    from services.social.controllers import SocialController
     from services.tokens.controllers import PoolController, TokenController
     from services.zones.controllers import ZoneController
 
@@ -36,6 +37,7 @@ def routes() -> dict[str, list[Any]]:
         "notifications": [NotificationController],
         "tokens": [TokenController, PoolController],
         "rewards": [RewardController],
+        "social": [SocialController],
         "leaderboards": [LeaderboardController],
     }
 

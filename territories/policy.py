@@ -6,7 +6,7 @@ laid over those defaults, so a new field needs no data migration.
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 import sqlalchemy as sa
@@ -15,6 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.db import territory_metadata
 from core.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from territories.routing import Router
 
 policies = sa.Table(
     "policies",
@@ -56,3 +59,12 @@ async def write_policy(conn: AsyncConnection, key: str, kind: type[P], changes: 
         .on_conflict_do_update(index_elements=[policies.c.key], set_={"value": value, "updated_at": sa.func.now()})
     )
     return policy
+
+
+async def apply_policy(router: Router, code: str, key: str, kind: type[P], changes: dict[str, Any] | None) -> P:
+    """Territory ``code``'s ``key`` policy after ``changes`` (``None`` or empty: just read it)."""
+    if not changes:
+        async with router.read(code) as conn:
+            return await read_policy(conn, key, kind)
+    async with router.transaction(code) as conn:
+        return await write_policy(conn, key, kind, changes)

@@ -16,7 +16,7 @@ from core.stack import ipfs, nats, postgres, redis
 from core.stack.system import free_port, port_open, redact_url
 
 stack_app = typer.Typer(
-    help="Local development stack: PostgreSQL, NATS JetStream, Redis and IPFS on 127.0.0.1.",
+    help="Local development stack: PostgreSQL, NATS JetStream, Redis, IPFS (and Synapse) on 127.0.0.1.",
     no_args_is_help=True,
 )
 console = Console()
@@ -79,11 +79,31 @@ def _server_b_port(data_dir: Path, state: dict[str, int]) -> int:
     return port if not port_open("127.0.0.1", port) else free_port()
 
 
+DEMO_TERRITORIES = ["dk", "sami"]
+
+
+def _homeservers(data_dir: Path, state: dict[str, int]) -> list[tuple[str, str, str]]:
+    from core.settings import Settings
+    from core.stack import synapse
+    from federation.homeservers import demo_homeservers, ensure_demo_homeservers
+
+    settings = Settings(data_dir=data_dir)
+    before = {code: synapse.our_pid(hs) for code, hs in demo_homeservers(settings)}
+    rows = []
+    for code, server_name in ensure_demo_homeservers(settings, DEMO_TERRITORIES, state):
+        url = f"http://127.0.0.1:{state[f'synapse_{code}_client']}"
+        rows.append((f"synapse ({code}: {server_name})", url, _how(before.get(code), True)))
+    return rows
+
+
 @stack_app.command()
 def up(
-    minimal: bool = typer.Option(False, "--minimal", help="Skip the demo's second PostgreSQL server."),
+    minimal: bool = typer.Option(
+        False, "--minimal", help="Skip the demo's second PostgreSQL server and its Matrix homeservers."
+    ),
 ) -> None:
-    """Reuse or start PostgreSQL, NATS, Redis and IPFS; write DATA_DIR/stack.env."""
+    """Reuse or start PostgreSQL, NATS, Redis, IPFS and (without --minimal) a Synapse per demo
+    territory; write DATA_DIR/stack.env."""
     data_dir = _data_dir()
     data_dir.mkdir(parents=True, exist_ok=True)
     state = _read_state(data_dir)
@@ -126,6 +146,12 @@ def up(
             before = ipfs.our_port(data_dir)
             env["OH_IPFS_URL"] = ipfs.ensure_ipfs(data_dir)
             rows.append(("ipfs", env["OH_IPFS_URL"], _how(before, ipfs.our_port(data_dir))))
+
+            if not minimal:
+                # One Synapse per demo territory, federating on loopback (`oneheart matrix attach`
+                # then names them in the registry; `oneheart gateway` serves them).
+                status.update("Matrix homeservers (Synapse)...")
+                rows.extend(_homeservers(data_dir, state))
     except (RuntimeError, TimeoutError, OSError) as exc:
         console.print(f"[red]stack up failed:[/red] {exc}")
         raise typer.Exit(1) from None
@@ -162,6 +188,12 @@ def status() -> None:
         ("redis", env.get("OH_REDIS_URL"), redis.answers),
         ("ipfs", env.get("OH_IPFS_URL"), ipfs.is_ipfs),
     ]
+    from core.settings import Settings
+    from core.stack import synapse
+    from federation.homeservers import demo_homeservers
+
+    for code, hs in demo_homeservers(Settings(data_dir=data_dir)):
+        components.append((f"synapse ({code}: {hs.server_name})", hs.url, synapse.answers))
     table = Table(title=f"OneHeart local stack ({data_dir / 'stack.env'})")
     table.add_column("component")
     table.add_column("address", overflow="fold")
@@ -206,6 +238,14 @@ def down() -> None:
         if ipfs.our_port(data_dir) is not None:
             ipfs.stop_ipfs(data_dir)
             stopped.append("ipfs")
+        from core.settings import Settings
+        from core.stack import synapse
+        from federation.homeservers import demo_homeservers
+
+        for code, hs in demo_homeservers(Settings(data_dir=data_dir)):
+            if synapse.our_pid(hs) is not None:
+                synapse.stop_synapse(hs)
+                stopped.append(f"synapse ({code})")
     console.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing of ours was running")
 
 

@@ -14,7 +14,7 @@ from core.errors import AppError
 from services.impact import badges, rules
 from services.impact.rules import ImpactPolicy
 from territories.codes import check_code
-from territories.policy import read_policy, write_policy
+from territories.policy import apply_policy
 from territories.routing import Router
 
 impact_app = typer.Typer(help="What approved proofs pay: multipliers, level curve, badges.", no_args_is_help=True)
@@ -42,14 +42,7 @@ def policy(
         err.print("[red]error[/red] --set takes a JSON object")
         raise typer.Exit(2)
 
-    async def go(r: Router) -> ImpactPolicy:
-        if changes is None:
-            async with r.read(code) as conn:
-                return await read_policy(conn, rules.KEY, ImpactPolicy)
-        async with r.transaction(code) as conn:
-            return await write_policy(conn, rules.KEY, ImpactPolicy, changes)
-
-    _json(msgspec.to_builtins(run(go)))
+    _json(msgspec.to_builtins(run(lambda r: apply_policy(r, code, rules.KEY, ImpactPolicy, changes))))
 
 
 @impact_app.command("sync-badges")

@@ -146,7 +146,7 @@ def policy_command(
     """Show a territory's verification thresholds, or change them (changes apply to the next proof)."""
     from services.verification.policy import KEY, VerificationPolicy
     from territories.codes import check_code
-    from territories.policy import read_policy, write_policy
+    from territories.policy import apply_policy
 
     check_code(code)
     changes = {
@@ -159,14 +159,7 @@ def policy_command(
         if v is not None
     }
 
-    async def apply(router: Router) -> VerificationPolicy:
-        if not changes:
-            async with router.read(code) as conn:
-                return await read_policy(conn, KEY, VerificationPolicy)
-        async with router.transaction(code) as conn:
-            return await write_policy(conn, KEY, VerificationPolicy, changes)
-
-    policy = run(apply)
+    policy = run(lambda router: apply_policy(router, code, KEY, VerificationPolicy, changes))
     table = Table("setting", "value", title=f"verification policy of {code}")
     table.add_row("auto_approve_min", str(policy.auto_approve_min))
     table.add_row("reject_max", str(policy.reject_max))

@@ -1,0 +1,169 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency, Provide
+from litestar.params import JSONBody, PathParameter
+
+from core.auth import Identity, require_role
+from core.errors import Conflict, Forbidden, error_responses
+from core.http import provide_territory
+from services.players.service import ensure_player
+from services.proofs.models import proofs
+from services.proofs.service import get_proof
+from services.social import service
+from services.social.dto import LinkCode, MatrixLink, SettleIn, Vote, VoteIn, Votes
+from services.social.policy import KEY, SocialPolicy
+from territories.policy import read_policy
+from territories.routing import Router, Territory
+
+ProofId = Annotated[uuid.UUID, PathParameter(description="The proof")]
+
+
+async def _votes(conn: Any, territory: Territory, proof_id: uuid.UUID) -> Votes:
+    row = (
+        await conn.execute(sa.select(proofs.c.id, proofs.c.player_id, proofs.c.status).where(proofs.c.id == proof_id))
+    ).one()
+    policy = await read_policy(conn, KEY, SocialPolicy)
+    result = await service.count(conn, row, territory.matrix_homeserver, policy)
+    decided = await service.outcome_of(conn, proof_id)
+    votes = [
+        Vote(r.voter_id, r.value, r.source, r.homeserver, r.voter_id != row.player_id, r.updated_at)
+        for r in await service.ballots(conn, proof_id)
+    ]
+    return Votes(
+        proof_id,
+        row.status,
+        result.witnesses,
+        result.agree,
+        result.disagree,
+        decided,
+        policy.min_witnesses,
+        policy.agreement,
+        votes,
+    )
+
+
+class SocialController(Controller):
+    tags = ["social"]
+    dependencies = {"territory": Provide(provide_territory)}
+
+    @get(
+        "/api/proofs/{proof_id:uuid}/votes",
+        responses=error_responses(401, 403, 404, 423, 429, 503),
+        summary="Votes on a proof and where the quorum stands",
+    )
+    async def votes(
+        self,
+        router: NamedDependency[Router],
+        territory: NamedDependency[Territory],
+        identity: NamedDependency[Identity],
+        proof_id: ProofId,
+    ) -> Votes:
+        async with router.read(territory) as conn:
+            await get_proof(conn, proof_id, identity, territory.code)  # 404 for who may not see it
+            return await _votes(conn, territory, proof_id)
+
+    @post(
+        "/api/proofs/{proof_id:uuid}/votes",
+        status_code=200,
+        responses=error_responses(400, 401, 403, 404, 409, 423, 429, 503),
+        summary="Vote as a witness (agree / disagree); a second vote replaces the first",
+        description="Players of the territory, not the proof's author. Reaching the territory's quorum "
+        "(GET /api/proofs/{id}/votes shows it) validates or rejects the proof.",
+    )
+    async def vote(
+        self,
+        router: NamedDependency[Router],
+        territory: NamedDependency[Territory],
+        identity: NamedDependency[Identity],
+        proof_id: ProofId,
+        data: JSONBody[VoteIn],
+    ) -> Votes:
+        require_role(identity, "player", territory.code)
+        async with router.transaction(territory) as conn:
+            proof = await get_proof(conn, proof_id, identity, territory.code)
+            if proof.player_id == identity.user_id:
+                raise Forbidden("the author of a proof cannot vote on it")
+            locked = await service.lock_proof(conn, proof_id)
+            if await service.outcome_of(conn, proof_id) is not None:
+                raise Conflict(f"proof {proof_id} is already decided")
+            if not await service.open_for_votes(conn, locked):
+                raise Conflict(f"proof {proof_id} is not waiting for witnesses (status {locked.status})")
+            await ensure_player(conn, identity.user_id)
+            await service.cast(
+                conn,
+                territory.code,
+                proof_id,
+                identity.user_id,
+                data.value,
+                home=territory.matrix_homeserver,
+                source="web",
+            )
+            return await _votes(conn, territory, proof_id)
+
+    @post(
+        "/api/proofs/{proof_id:uuid}/settle",
+        status_code=200,
+        responses=error_responses(400, 401, 403, 404, 409, 423, 429, 503),
+        summary="Settle a proof as a moderator (a dispute, or too few witnesses)",
+    )
+    async def settle(
+        self,
+        router: NamedDependency[Router],
+        territory: NamedDependency[Territory],
+        identity: NamedDependency[Identity],
+        proof_id: ProofId,
+        data: JSONBody[SettleIn],
+    ) -> Votes:
+        require_role(identity, "moderator", territory.code)
+        async with router.transaction(territory) as conn:
+            await service.settle(conn, territory.code, proof_id, data.outcome, identity.user_id, data.reason)
+            return await _votes(conn, territory, proof_id)
+
+    @post(
+        "/api/social/link-code",
+        status_code=201,
+        responses=error_responses(401, 403, 404, 423, 429, 503),
+        summary="A one-time code that links a Matrix account to the caller's player",
+        description="Send `!link CODE` to the territory's bot in a direct message, or post it in a zone room, "
+        "from the Matrix account to link (any homeserver). Users who sign in to the territory's own homeserver "
+        "with single sign-on are linked without a code.",
+    )
+    async def link_code(
+        self,
+        request: Request[Any, Any, Any],
+        router: NamedDependency[Router],
+        territory: NamedDependency[Territory],
+        identity: NamedDependency[Identity],
+    ) -> LinkCode:
+        require_role(identity, "player", territory.code)
+        ttl = request.app.state.settings.matrix_link_code_ttl
+        async with router.transaction(territory) as conn:
+            await ensure_player(conn, identity.user_id)
+            code, expires = await service.make_link_code(conn, identity.user_id, ttl)
+        server = territory.matrix_homeserver
+        bot = f"@oh_bot:{server}" if server else None
+        how = (
+            f"Send '!link {code}' to {bot} in a direct message, or post it in a zone room."
+            if bot
+            else ("This territory has no Matrix homeserver yet.")
+        )
+        return LinkCode(code, expires, server, bot, how)
+
+    @get(
+        "/api/social/links",
+        responses=error_responses(401, 403, 404, 423, 429, 503),
+        summary="The Matrix accounts linked to the caller's player",
+    )
+    async def links(
+        self,
+        router: NamedDependency[Router],
+        territory: NamedDependency[Territory],
+        identity: NamedDependency[Identity],
+    ) -> list[MatrixLink]:
+        async with router.read(territory) as conn:
+            return [MatrixLink(r.mxid, r.via, r.linked_at) for r in await service.links_of(conn, identity.user_id)]
