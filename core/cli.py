@@ -47,6 +47,22 @@ T = TypeVar("T")
 ACTOR = "cli"
 
 
+def given(**options: Any) -> dict[str, Any]:
+    """The options the user passed (typer gives ``None`` for the others)."""
+    return {name: value for name, value in options.items() if value is not None}
+
+
+def show_settings(values: Any, title: str) -> None:
+    """A struct of settings (a territory policy, ...) as a two-column table."""
+    import msgspec
+
+    table = Table("setting", "value", title=title)
+    for key, value in msgspec.to_builtins(values).items():
+        shown = str(value).lower() if isinstance(value, bool) else f"{value:.4g}" if isinstance(value, float) else value
+        table.add_row(key, str(shown))
+    console.print(table)
+
+
 def run(fn: Callable[[Router], Awaitable[T]]) -> T:
     """Run ``fn`` with a router; AppErrors become a one-line message and exit code 1."""
 
@@ -357,8 +373,8 @@ def _mount_domain_clis() -> None:
     from services.idp.cli import client_app, user_app
     from services.impact.cli import impact_app
     from services.leaderboards.cli import leaderboard_app
-    from services.social.cli import social_app
     from services.ledger.cli import ledger_app
+    from services.social.cli import social_app
     from services.verification.cli import verification_app
 
     app.add_typer(auth_app, name="auth")

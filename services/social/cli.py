@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import msgspec
 import typer
-from rich.table import Table
 
-from core.cli import console, run
+from core.cli import given, run, show_settings
 
 social_app = typer.Typer(help="Social validation: the quorum witnesses must reach.", no_args_is_help=True)
 
@@ -34,19 +32,7 @@ def policy_command(
     from territories.policy import apply_policy
 
     check_code(code)
-    changes = {
-        k: v
-        for k, v in {
-            "min_witnesses": min_witnesses,
-            "agreement": agreement,
-            "remote_weight": remote_weight,
-            "post": post,
-        }.items()
-        if v is not None
-    }
+    changes = given(min_witnesses=min_witnesses, agreement=agreement, remote_weight=remote_weight, post=post)
 
     policy = run(lambda router: apply_policy(router, code, KEY, SocialPolicy, changes))
-    table = Table("setting", "value", title=f"social policy of {code}")
-    for key, value in msgspec.to_builtins(policy).items():
-        table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
-    console.print(table)
+    show_settings(policy, f"social policy of {code}")

@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from core.cli import console, err, run
+from core.cli import console, err, given, run, show_settings
 from territories.routing import Router
 
 if TYPE_CHECKING:
@@ -149,19 +149,7 @@ def policy_command(
     from territories.policy import apply_policy
 
     check_code(code)
-    changes = {
-        k: v
-        for k, v in {
-            "auto_approve_min": auto_approve_min,
-            "reject_max": reject_max,
-            "always_community": always_community,
-        }.items()
-        if v is not None
-    }
+    changes = given(auto_approve_min=auto_approve_min, reject_max=reject_max, always_community=always_community)
 
     policy = run(lambda router: apply_policy(router, code, KEY, VerificationPolicy, changes))
-    table = Table("setting", "value", title=f"verification policy of {code}")
-    table.add_row("auto_approve_min", str(policy.auto_approve_min))
-    table.add_row("reject_max", str(policy.reject_max))
-    table.add_row("always_community", str(policy.always_community).lower())
-    console.print(table)
+    show_settings(policy, f"verification policy of {code}")
