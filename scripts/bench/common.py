@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import shutil
@@ -16,6 +17,7 @@ import httpx
 import psycopg
 
 from core.settings import Settings
+from core.stack import nats as stack_nats
 from core.stack.cli import read_stack_env
 from core.stack.postgres import ensure_database
 from core.stack.system import apt_install, free_port, wait_for
@@ -33,11 +35,22 @@ def scratch_database(name: str) -> str:
     return ensure_database(server, name)
 
 
+def private_nats(data_dir: Path) -> str:
+    """A nats-server of the benchmark's own (stopped at exit): its events never reach the
+    stream of a node running on the machine's NATS, and that node's never reach it."""
+    url = stack_nats.start_nats(data_dir / "nats", free_port())
+    atexit.register(stack_nats.stop_nats, data_dir / "nats")
+    return url
+
+
 def env_for(dsn: str, data_dir: Path, **extra: str) -> dict[str, str]:
-    """Environment for node processes on the scratch database; the stack's addresses (NATS,
-    Redis, IPFS) come from ``.data/stack.env`` unless the environment names them."""
+    """Environment for node processes on the scratch database: a private NATS (unless
+    ``OH_NATS_URL`` is given), the stack's Redis and IPFS from ``.data/stack.env`` unless the
+    environment names them."""
     stack = read_stack_env(Path(os.environ.get("OH_DATA_DIR", REPO / ".data")))
     env = {**stack, **{k: v for k, v in os.environ.items() if k != "OH_REGISTRY_DSN"}}
+    if "OH_NATS_URL" not in extra:
+        extra = {**extra, "OH_NATS_URL": private_nats(data_dir)}
     env.update(OH_REGISTRY_DSN=dsn, OH_DATA_DIR=str(data_dir), OH_LOG_LEVEL="WARNING", **extra)
     return env
 

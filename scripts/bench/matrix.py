@@ -38,9 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from core.events.outbox import emit
 from core.evidence import EvidenceStore
 from core.settings import Settings
-from core.stack import nats as stack_nats
 from core.stack import synapse
-from scripts.bench.common import PY, cli, env_for, free_port, scratch_database, start
+from scripts.bench.common import PY, cli, env_for, free_port, private_nats, scratch_database, start
 from scripts.bench.proofs import distinct_photos
 from services.players.service import ensure_player
 from services.proofs.models import proofs
@@ -214,7 +213,7 @@ def main() -> None:
     rounds = 5 if quick else 20
     data = Path(tempfile.mkdtemp(prefix="oh-bench-matrix-"))
     dsn = scratch_database("oh_bench_matrix")
-    nats_url = stack_nats.start_nats(data / "nats", free_port())
+    nats_url = private_nats(data)
     gateway_port = free_port()
     env = env_for(dsn, data, OH_NATS_URL=nats_url, OH_MATRIX_GATEWAY_PORT=str(gateway_port))
     settings = Settings(
@@ -268,8 +267,7 @@ def main() -> None:
         gateway.stop()
         relay.stop()
         for hs in (hs_a, hs_b):
-            synapse.stop_synapse(hs)
-        stack_nats.stop_nats(data / "nats")
+            synapse.stop_synapse(hs)  # the private NATS stops at exit
 
 
 if __name__ == "__main__":
