@@ -24,6 +24,7 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from core.keys import KeyRing
 from services.auth.broker import LoginFailed, verify_id_token
+from territories.routing import Router
 from tests.conftest import ADMIN_TOKEN, Env, Node, rows, start_node
 
 WEB = ("oneheart-web", "http://127.0.0.1:9/web/callback")
@@ -257,7 +258,12 @@ async def test_two_territories_two_providers_one_person(
         second.proc.kill()
 
 
-async def test_rate_limits_answer_429_and_recover(env: Env, tmp_path: Path) -> None:
+async def at_window_start(seconds: int) -> None:
+    """Wait until a fixed rate-limit window has just begun, so that a burst falls in one window."""
+    await asyncio.sleep(seconds - time.time() % seconds + 0.05)
+
+
+async def test_rate_limits_answer_429_and_recover(env: Env, router: Router, tmp_path: Path) -> None:
     tight = start_node(env, tmp_path / "tight.log", OH_RATE_LIMIT_LOGIN="3/3", OH_RATE_LIMIT_API="4/3")
     try:
         async with tight.client(anonymous=True) as c:
@@ -268,11 +274,14 @@ async def test_rate_limits_answer_429_and_recover(env: Env, tmp_path: Path) -> N
                 "state": "abcdefgh",
                 "code_challenge": "a" * 43,
             }
+            await c.get("/health")  # first connection made before the timed burst
+            await at_window_start(3)
             statuses = [(await c.get("/api/auth/login", params=params)).status_code for _ in range(4)]
             assert statuses[:3] == [400, 400, 400] and statuses[3] == 429
             limited = await c.get("/api/auth/login", params=params)
             assert 1 <= int(limited.headers["retry-after"]) <= 4 and limited.json()["error"] == "rate_limited"
             who = tight.auth()
+            await at_window_start(3)
             api = [(await c.get("/api/zones", headers=who)).status_code for _ in range(5)]
             assert api[:4] == [200] * 4 and api[4] == 429
             await asyncio.sleep(3.5)
