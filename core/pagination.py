@@ -5,8 +5,22 @@ from __future__ import annotations
 import base64
 import uuid
 from datetime import datetime
+from typing import Annotated, Any
+
+from litestar import Request
+from litestar.params import QueryParameter
 
 from core.errors import InvalidInput
+
+# The query parameters of every paginated list, and the page size they give.
+Limit = Annotated[int | None, QueryParameter(ge=1, le=200)]
+Cursor = Annotated[str | None, QueryParameter(max_length=512)]
+
+
+def page_size(request: Request[Any, Any, Any], limit: int | None) -> int:
+    """``limit``, or the default page size, never above ``OH_PAGE_SIZE_MAX``."""
+    settings = request.app.state.settings
+    return int(min(limit or settings.page_size_default, settings.page_size_max))
 
 
 def encode_cursor(*parts: str) -> str:
@@ -35,3 +49,12 @@ def decode_time_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         return datetime.fromisoformat(at), uuid.UUID(row_id)
     except ValueError:
         raise InvalidInput("malformed cursor") from None
+
+
+def decode_int_cursor(cursor: str) -> int:
+    """The integer key (an id, a sequence number) of a cursor made by ``encode_cursor(str(n))``;
+    400 when it is not a non-negative 64-bit integer."""
+    (raw,) = decode_cursor(cursor)
+    if not raw.isdigit() or int(raw) > 2**63 - 1:
+        raise InvalidInput("malformed cursor")
+    return int(raw)

@@ -1,17 +1,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
 import msgspec
 import sqlalchemy as sa
 from litestar import Controller, Request, get
 from litestar.di import NamedDependency, Provide
-from litestar.params import QueryParameter
 
-from core.errors import InvalidInput, error_responses
+from core.errors import error_responses
 from core.http import provide_territory
-from core.pagination import decode_cursor, encode_cursor
+from core.pagination import Cursor, Limit, decode_int_cursor, encode_cursor, page_size
 from services.activity.models import activity
 from territories.routing import Router, Territory
 
@@ -39,17 +38,13 @@ class ActivityController(Controller):
         request: Request[Any, Any, Any],
         router: NamedDependency[Router],
         territory: NamedDependency[Territory],
-        limit: Annotated[int | None, QueryParameter(ge=1, le=200)] = None,
-        cursor: Annotated[str | None, QueryParameter(max_length=512)] = None,
+        limit: Limit = None,
+        cursor: Cursor = None,
     ) -> ActivityPage:
-        settings = request.app.state.settings
-        size = min(limit or settings.page_size_default, settings.page_size_max)
+        size = page_size(request, limit)
         query = sa.select(activity).order_by(activity.c.id.desc()).limit(size + 1)
         if cursor:
-            (last,) = decode_cursor(cursor)
-            if not last.isdigit():
-                raise InvalidInput("malformed cursor")
-            query = query.where(activity.c.id < int(last))
+            query = query.where(activity.c.id < decode_int_cursor(cursor))
         async with router.read(territory) as conn:
             rows = (await conn.execute(query)).all()
         items = [ActivityItem(r.id, r.type, r.occurred_at, r.data) for r in rows[:size]]

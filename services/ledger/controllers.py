@@ -16,6 +16,7 @@ from litestar.response import Stream
 
 from core.errors import error_responses
 from core.http import provide_territory
+from core.pagination import Cursor, Limit, page_size
 from services.ledger import keys as ledger_keys
 from services.ledger import service
 from services.ledger.canonical import ACCOUNT, REF_TYPE
@@ -47,10 +48,6 @@ class LedgerController(Controller):
     tags = ["ledger"]
     dependencies = {"territory": Provide(provide_territory)}
 
-    def _size(self, request: Request[Any, Any, Any], limit: int | None) -> int:
-        settings = request.app.state.settings
-        return min(limit or settings.page_size_default, settings.page_size_max)
-
     @get(responses=error_responses(401, 403, 404, 423, 429, 503), summary="Ledger entries, oldest first")
     async def entries(
         self,
@@ -63,13 +60,13 @@ class LedgerController(Controller):
         ref_id: Annotated[str | None, QueryParameter(min_length=1, max_length=128)] = None,
         from_seq: Annotated[int | None, QueryParameter(ge=1, le=2**62)] = None,
         to_seq: Annotated[int | None, QueryParameter(ge=1, le=2**62)] = None,
-        limit: Annotated[int | None, QueryParameter(ge=1, le=200)] = None,
-        cursor: Annotated[str | None, QueryParameter(max_length=512)] = None,
+        limit: Limit = None,
+        cursor: Cursor = None,
     ) -> EntryPage:
         async with router.read(territory) as conn:
             items, next_cursor = await service.list_entries(
                 conn,
-                limit=self._size(request, limit),
+                limit=page_size(request, limit),
                 cursor=cursor,
                 account=account,
                 kind=kind,
@@ -90,11 +87,11 @@ class LedgerController(Controller):
         request: Request[Any, Any, Any],
         router: NamedDependency[Router],
         territory: NamedDependency[Territory],
-        limit: Annotated[int | None, QueryParameter(ge=1, le=200)] = None,
-        cursor: Annotated[str | None, QueryParameter(max_length=512)] = None,
+        limit: Limit = None,
+        cursor: Cursor = None,
     ) -> CheckpointPage:
         async with router.read(territory) as conn:
-            items, next_cursor = await service.list_checkpoints(conn, limit=self._size(request, limit), cursor=cursor)
+            items, next_cursor = await service.list_checkpoints(conn, limit=page_size(request, limit), cursor=cursor)
         return CheckpointPage([LedgerCheckpoint.of(c) for c in items], next_cursor)
 
     @get(

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.errors import AppError, Conflict, InvalidInput, NotFound
 from core.events.outbox import emit
-from core.pagination import decode_cursor, encode_cursor
+from core.pagination import decode_int_cursor, encode_cursor
 from core.settings import Settings
 from services.ledger import keys as ledger_keys
 from services.ledger import merkle
@@ -268,10 +268,7 @@ async def list_entries(
     """Entries in ``seq`` order, filtered; keyset pagination on ``seq``."""
     after = 0
     if cursor:
-        (raw,) = decode_cursor(cursor, 1)
-        if not raw.isdigit():
-            raise InvalidInput("malformed cursor")
-        after = int(raw)
+        after = decode_int_cursor(cursor)
     conditions = [E.c.seq > max(after, (from_seq or 1) - 1)]
     if to_seq is not None:
         conditions.append(E.c.seq <= to_seq)
@@ -311,10 +308,7 @@ async def list_checkpoints(
     """Newest first."""
     query = sa.select(C).order_by(C.c.tree_size.desc()).limit(limit + 1)
     if cursor:
-        (raw,) = decode_cursor(cursor, 1)
-        if not raw.isdigit():
-            raise InvalidInput("malformed cursor")
-        query = query.where(C.c.tree_size < int(raw))
+        query = query.where(C.c.tree_size < decode_int_cursor(cursor))
     items = [_checkpoint(r) for r in await conn.execute(query)]
     more = len(items) > limit
     items = items[:limit]

@@ -13,9 +13,10 @@ from litestar.response import ServerSentEvent
 from core.auth import Identity
 from core.errors import NotFound
 from core.http import provide_territory
+from core.pagination import Cursor, Limit, page_size
 from services.notifications import live, store
 from services.notifications.store import Notification, NotificationPage
-from services.quests.controllers import READ_ERRORS, Cursor, Limit, page_size
+from services.quests.controllers import READ_ERRORS
 from territories.routing import Router, Territory
 
 NotificationId = Annotated[int, PathParameter(ge=1, le=2**62)]

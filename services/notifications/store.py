@@ -17,9 +17,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.errors import InvalidInput
 from core.events.outbox import emit
-from core.pagination import decode_cursor, encode_cursor
+from core.pagination import decode_int_cursor, encode_cursor
 from services.notifications.models import notifications
 
 N = notifications
@@ -90,10 +89,7 @@ async def list_notifications(
     if unread_only:
         query = query.where(N.c.read_at.is_(None))
     if cursor:
-        (last,) = decode_cursor(cursor)
-        if not last.isdigit() or len(last) > 19:
-            raise InvalidInput("malformed cursor")
-        query = query.where(N.c.id < int(last))
+        query = query.where(N.c.id < decode_int_cursor(cursor))
     rows = (await conn.execute(query.order_by(N.c.id.desc()).limit(limit + 1))).all()
     items = [_notification(r) for r in rows[:limit]]
     unread = (

@@ -19,6 +19,7 @@ from core.errors import AppError, Forbidden, InvalidInput, error_responses
 from core.evidence import allowed_types
 from core.http import provide_territory
 from core.idempotency import answer_once
+from core.pagination import Cursor, Limit, page_size
 from services.players.service import ensure_player
 from services.proofs.dto import Proof, ProofAccepted, ProofPage
 from services.proofs.service import (
@@ -31,7 +32,6 @@ from services.proofs.service import (
     phash_to_int,
     record_proof,
 )
-from services.quests.controllers import Cursor, Limit, page_size
 from services.verification.media import inspect
 from territories.routing import Router, Territory
 

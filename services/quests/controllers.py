@@ -12,19 +12,13 @@ from core.auth import Identity, require_role
 from core.errors import InvalidInput, error_responses
 from core.http import provide_territory
 from core.idempotency import IdempotencyKey, answer_once
+from core.pagination import Cursor, Limit, page_size
 from services.players.service import ensure_player
 from services.quests.dto import Assignment, AssignmentPage, Quest, QuestIn, QuestPage, QuestType
 from services.quests.service import QuestFilter, create_quest, get_quest, history, list_quests, start_quest
 from territories.routing import Router, Territory
 
-Limit = Annotated[int | None, QueryParameter(ge=1, le=200)]
-Cursor = Annotated[str | None, QueryParameter(max_length=512)]
 READ_ERRORS = error_responses(401, 403, 404, 423, 429, 503)
-
-
-def page_size(request: Request[Any, Any, Any], limit: int | None) -> int:
-    settings = request.app.state.settings
-    return int(min(limit or settings.page_size_default, settings.page_size_max))
 
 
 class QuestController(Controller):

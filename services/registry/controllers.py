@@ -8,10 +8,11 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
+from litestar.params import FromQuery, JSONBody, PathParameter
 
 from core.auth import global_admin
 from core.errors import error_responses
+from core.pagination import Cursor, Limit, page_size
 from services.registry.dto import ServerOut, TerritoryIn, TerritoryOut, TerritoryPage
 from territories import registry
 from territories.routing import Router
@@ -34,12 +35,11 @@ class RegistryController(Controller):
         self,
         request: Request[Any, Any, Any],
         router: NamedDependency[Router],
-        limit: Annotated[int | None, QueryParameter(ge=1, le=200)] = None,
-        cursor: Annotated[str | None, QueryParameter(max_length=512)] = None,
+        limit: Limit = None,
+        cursor: Cursor = None,
         status: FromQuery[Literal["provisioning", "active", "suspended"] | None] = None,
     ) -> TerritoryPage:
-        settings = request.app.state.settings
-        size = min(limit or settings.page_size_default, settings.page_size_max)
+        size = page_size(request, limit)
         rows, next_cursor = await registry.list_territories(router, limit=size, cursor=cursor, status=status)
         return TerritoryPage([_out(t) for t in rows], next_cursor)
 

@@ -12,14 +12,12 @@ from core.auth import Identity, require_role
 from core.errors import error_responses
 from core.http import provide_territory
 from core.idempotency import IdempotencyKey, answer_once
-from services.quests.controllers import page_size
+from core.pagination import Cursor, Limit, page_size
 from services.rewards import service
 from services.rewards.dto import Redemption, RedemptionPage, Reward, RewardIn, RewardPage, RewardPatch
 from territories.routing import Router, Territory
 
 READ_ERRORS = error_responses(401, 403, 404, 423, 429, 503)
-Limit = Annotated[int | None, QueryParameter(ge=1, le=200)]
-Cursor = Annotated[str | None, QueryParameter(max_length=512)]
 RewardId = Annotated[uuid.UUID, PathParameter()]
 
 

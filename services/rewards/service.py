@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -11,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.errors import Conflict, InvalidInput, NotFound
 from core.events.outbox import emit
-from core.pagination import decode_cursor, encode_cursor
+from core.pagination import decode_time_cursor, time_cursor
 from services.ledger import service as ledger
 from services.ledger.models import balances as B
 from services.rewards.dto import Redemption, Reward, RewardIn, RewardPatch
@@ -36,14 +35,6 @@ def _reward(row: Any) -> Reward:
 
 def _redemption(row: Any) -> Redemption:
     return Redemption(*row)
-
-
-def _keyset(cursor: str) -> tuple[datetime, uuid.UUID]:
-    at, last_id = decode_cursor(cursor, 2)
-    try:
-        return datetime.fromisoformat(at), uuid.UUID(last_id)
-    except ValueError:
-        raise InvalidInput("malformed cursor") from None
 
 
 async def create_reward(conn: AsyncConnection, data: RewardIn, created_by: uuid.UUID) -> Reward:
@@ -80,11 +71,11 @@ async def list_rewards(
     if active_only:
         query = query.where(R.c.active)
     if cursor:
-        query = query.where(sa.tuple_(R.c.created_at, R.c.id) > _keyset(cursor))
+        query = query.where(sa.tuple_(R.c.created_at, R.c.id) > decode_time_cursor(cursor))
     items = [_reward(r) for r in await conn.execute(query)]
     more = len(items) > limit
     items = items[:limit]
-    return items, (encode_cursor(items[-1].created_at.isoformat(), str(items[-1].id)) if more else None)
+    return items, (time_cursor(items[-1].created_at, items[-1].id) if more else None)
 
 
 async def update_reward(conn: AsyncConnection, reward_id: uuid.UUID, patch: RewardPatch) -> Reward:
@@ -211,8 +202,8 @@ async def list_redemptions(
         .limit(limit + 1)
     )
     if cursor:
-        query = query.where(sa.tuple_(D.c.created_at, D.c.id) < _keyset(cursor))
+        query = query.where(sa.tuple_(D.c.created_at, D.c.id) < decode_time_cursor(cursor))
     items = [_redemption(r) for r in await conn.execute(query)]
     more = len(items) > limit
     items = items[:limit]
-    return items, (encode_cursor(items[-1].created_at.isoformat(), str(items[-1].id)) if more else None)
+    return items, (time_cursor(items[-1].created_at, items[-1].id) if more else None)

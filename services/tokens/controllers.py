@@ -11,9 +11,9 @@ from core.auth import Identity, require_role
 from core.errors import Forbidden, error_responses
 from core.http import provide_territory
 from core.idempotency import IdempotencyKey, answer_once
+from core.pagination import Cursor, Limit, page_size
 from services.ledger.canonical import ACCOUNT
 from services.ledger.service import player_account
-from services.quests.controllers import page_size
 from services.tokens import service
 from services.tokens.dto import (
     Balance,
@@ -159,8 +159,8 @@ class PoolController(Controller):
         router: NamedDependency[Router],
         territory: NamedDependency[Territory],
         pool: Annotated[Pool, PathParameter()],
-        limit: Annotated[int | None, QueryParameter(ge=1, le=200)] = None,
-        cursor: Annotated[str | None, QueryParameter(max_length=512)] = None,
+        limit: Limit = None,
+        cursor: Cursor = None,
     ) -> ContributionPage:
         async with router.read(territory) as conn:
             items, next_cursor = await service.list_contributions(

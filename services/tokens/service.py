@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import defaultdict
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.errors import InvalidInput
 from core.events.outbox import emit
-from core.pagination import decode_cursor, encode_cursor
+from core.pagination import decode_time_cursor, time_cursor
 from services.ledger import service as ledger
 from services.players.models import players
 from services.tokens.dto import (
@@ -138,16 +137,11 @@ async def list_contributions(
     c = contributions
     query = sa.select(c).where(c.c.pool == pool).order_by(c.c.created_at.desc(), c.c.id.desc()).limit(limit + 1)
     if cursor:
-        at, last_id = decode_cursor(cursor, 2)
-        try:
-            key = (datetime.fromisoformat(at), uuid.UUID(last_id))
-        except ValueError:
-            raise InvalidInput("malformed cursor") from None
-        query = query.where(sa.tuple_(c.c.created_at, c.c.id) < key)
+        query = query.where(sa.tuple_(c.c.created_at, c.c.id) < decode_time_cursor(cursor))
     items = [_contribution(r) for r in await conn.execute(query)]
     more = len(items) > limit
     items = items[:limit]
-    return items, (encode_cursor(items[-1].created_at.isoformat(), str(items[-1].id)) if more else None)
+    return items, (time_cursor(items[-1].created_at, items[-1].id) if more else None)
 
 
 async def pools(conn: AsyncConnection, territory: str) -> Pools:

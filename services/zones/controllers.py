@@ -1,16 +1,17 @@
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency, Provide
-from litestar.params import JSONBody, QueryParameter
+from litestar.params import JSONBody
 
 from core.auth import Identity, require_role
 from core.errors import error_responses
 from core.http import provide_territory
 from core.idempotency import IdempotencyKey, answer_once
+from core.pagination import Cursor, Limit, page_size
 from services.zones.dto import Zone, ZoneIn, ZonePage
 from services.zones.service import create_zone, list_zones
 from territories.routing import Router, Territory
@@ -27,11 +28,10 @@ class ZoneController(Controller):
         request: Request[Any, Any, Any],
         router: NamedDependency[Router],
         territory: NamedDependency[Territory],
-        limit: Annotated[int | None, QueryParameter(ge=1, le=200)] = None,
-        cursor: Annotated[str | None, QueryParameter(max_length=512)] = None,
+        limit: Limit = None,
+        cursor: Cursor = None,
     ) -> ZonePage:
-        settings = request.app.state.settings
-        size = min(limit or settings.page_size_default, settings.page_size_max)
+        size = page_size(request, limit)
         async with router.read(territory) as conn:
             items, next_cursor = await list_zones(conn, limit=size, cursor=cursor)
         return ZonePage(items, next_cursor)
