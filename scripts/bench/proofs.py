@@ -38,7 +38,7 @@ from core.events.envelope import Event
 from core.settings import Settings
 from scripts.bench.common import PY, cli, env_for, free_port, scratch_database, start
 from scripts.bench.verification import PHOTOS, sample_jpeg
-from services.verification import consumers, model, safety, signals
+from services.verification import consumers, media, model, safety, signals
 from territories.routing import Router
 
 TERRITORY = "bench_proofs"
@@ -169,9 +169,7 @@ async def handler_vs_inference(settings: Settings, rounds: int) -> tuple[float, 
         for proof_id, cid, mime in found:
             alone.append(await run_handler(router, proof_id, cid, mime))
             content = await consumers.store().get(cid)
-            image = Image.open(io.BytesIO(content))
-            image.draft("RGB", (256, 256))
-            batch = safety.preprocess(image).copy()
+            batch = safety.preprocess(media.decode(content, mime)).copy()
             vector = np.asarray([signals.features(signals.Signals())], dtype=np.float32)
             t0 = time.perf_counter()
             safety.infer(batch)

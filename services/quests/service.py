@@ -10,12 +10,11 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.errors import Conflict, InvalidInput, NotFound
+from core.geo import EARTH_RADIUS_M
 from core.pagination import decode_cursor, decode_time_cursor, encode_cursor, time_cursor
 from services.quests.dto import Assignment, Quest, QuestIn
 from services.quests.models import OPEN, assignments, quests
 from services.zones.models import zones
-
-EARTH_RADIUS_M = 6_371_000.0
 
 
 def distance_m(lat: float, lng: float) -> sa.ColumnElement[float]:

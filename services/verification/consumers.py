@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
-import io
 import math
 import time
 import uuid
@@ -21,7 +20,6 @@ from typing import Any
 import msgspec
 import sqlalchemy as sa
 import structlog
-from PIL import Image, ImageOps
 from prometheus_client import Histogram
 from sqlalchemy.dialects.postgresql import BIT
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -30,10 +28,11 @@ from core.events.consumers import Consumer
 from core.events.envelope import Event
 from core.events.outbox import emit
 from core.evidence import EvidenceStore
+from core.geo import haversine_m
 from core.settings import get_settings
 from services.proofs.models import evidence, proofs, verifications
 from services.quests.models import assignments, quests
-from services.verification import model, safety, signals
+from services.verification import media, model, safety, signals
 from services.verification.policy import KEY, VerificationPolicy
 from services.zones.models import zones
 from territories.policy import policy_from, stored_policy
@@ -62,10 +61,8 @@ def model_name() -> str:
     return f"{path.name}@{hashlib.sha256(path.read_bytes()).hexdigest()[:12]}"
 
 
-def nsfw_of(data: bytes) -> float:
-    image = Image.open(io.BytesIO(data))
-    image.draft("RGB", (256, 256))  # JPEG: decode at reduced scale, the model sees 224 px anyway
-    return safety.nsfw_probability(ImageOps.exif_transpose(image))
+def nsfw_of(data: bytes, mime: str) -> float:
+    return safety.nsfw_probability(media.decode(data, mime))
 
 
 def _read() -> sa.Select[Any]:
@@ -112,6 +109,7 @@ def _read() -> sa.Select[Any]:
             evidence.c.cid,
             evidence.c.sha256,
             evidence.c.size_bytes,
+            evidence.c.mime,
             evidence.c.kind,
             evidence.c.width,
             evidence.c.height,
@@ -146,10 +144,10 @@ async def _proof(conn: AsyncConnection, proof_id: uuid.UUID) -> Any:
     return (await conn.execute(_READ.where(proofs.c.id == proof_id))).first()
 
 
-async def nsfw_from_ipfs(cid: str, size: int | None = None) -> float:
+async def nsfw_from_ipfs(cid: str, mime: str, size: int | None = None) -> float:
     """Read the evidence back (checked against its CID) and run the content-safety model."""
     data = await store().get(cid, size)
-    return await asyncio.to_thread(nsfw_of, data)
+    return await asyncio.to_thread(nsfw_of, data, mime)
 
 
 def _taken_at(exif: dict[str, Any]) -> datetime | None:
@@ -162,7 +160,7 @@ def _taken_at(exif: dict[str, Any]) -> datetime | None:
 def measure(row: Any, nsfw: float | None) -> signals.Signals:
     travel_km = speed = None
     if row.prev_at is not None:
-        travel_km = signals.haversine_m(row.prev_lat, row.prev_lng, row.lat, row.lng) / 1000
+        travel_km = haversine_m(row.prev_lat, row.prev_lng, row.lat, row.lng) / 1000
         speed = signals.travel_speed_kmh((row.prev_lat, row.prev_lng), row.prev_at, (row.lat, row.lng), row.captured_at)
     duplicate_of, distance = None, None
     if row.same_bytes_as is not None:
@@ -224,14 +222,15 @@ async def verify_proof(conn: AsyncConnection, event: Event) -> None:
     started = time.perf_counter()
     # The IPFS read and the model run start at once, overlapping the database round trip.
     safety_check = None
-    if str(event.data.get("mime", "")).startswith("image/") and event.data.get("cid"):
-        safety_check = asyncio.create_task(nsfw_from_ipfs(str(event.data["cid"])))
+    mime = str(event.data.get("mime", ""))
+    if mime.startswith("image/") and event.data.get("cid"):
+        safety_check = asyncio.create_task(nsfw_from_ipfs(str(event.data["cid"]), mime))
     try:
         row = await _proof(conn, uuid.UUID(event.data["proof_id"]))
         if row is None or row.status != "submitted":
             return  # already decided (a moderator was quicker) or not ours
         if safety_check is None and row.kind == "image":
-            safety_check = asyncio.create_task(nsfw_from_ipfs(row.cid, row.size_bytes))
+            safety_check = asyncio.create_task(nsfw_from_ipfs(row.cid, row.mime, row.size_bytes))
         nsfw = await safety_check if safety_check is not None else None
     finally:
         if safety_check is not None and not safety_check.done():

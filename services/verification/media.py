@@ -157,6 +157,14 @@ def inspect(
     )
 
 
+def decode(data: bytes, mime: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """The reduced RGB working copy of an image ``inspect`` accepted (EXIF orientation applied):
+    what the content-safety model sees, whether at upload or in the worker."""
+    if mime not in _PIL_FORMATS:
+        raise UnsupportedMedia(f"{mime} is not an image this node can decode")
+    return _decode(data, _PIL_FORMATS[mime], max_pixels)[0]
+
+
 def _decode(data: bytes, fmt: str, max_pixels: int) -> tuple[Image.Image, int, int, dict[str, Any]]:
     try:
         with warnings.catch_warnings():

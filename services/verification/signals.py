@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 import msgspec
 
-EARTH_RADIUS_M = 6_371_008.8  # mean Earth radius (IUGG)
+from core.geo import haversine_m
 
 # Thresholds of the flags (and of the 0/1 features that mirror them).
 NSFW_MIN = 0.5  # open_nsfw probability; it over-triggers on skin: review, never reject
@@ -26,14 +26,6 @@ POOR_ACCURACY_M = 100.0
 
 
 # --- geometry and time ---------------------------------------------------------------------
-def haversine_m(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
-    """Great-circle distance in metres."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lng2 - lng1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
-
-
 def geofence(
     lat: float, lng: float, zone_lat: float, zone_lng: float, radius_m: float, accuracy_m: float | None = None
 ) -> float:
