@@ -76,11 +76,6 @@ async def claim(conn: AsyncConnection, key: str, digest: str) -> tuple[int, Any]
     return int(row.status), row.body
 
 
-async def claim_request(conn: AsyncConnection, key: str, method: str, path: str, body: Any) -> tuple[int, Any] | None:
-    """``claim`` for a request identified by its method, path and (JSON-able) body."""
-    return await claim(conn, key, request_hash(method, path, body))
-
-
 async def remember(conn: AsyncConnection, key: str, status: int, body: Any) -> None:
     await conn.execute(idempotency_keys.update().where(idempotency_keys.c.key == key).values(status=status, body=body))
 
@@ -99,7 +94,7 @@ async def answer_once(
     (method, path, JSON-able body), with the stored first answer. ``conn`` is the write's
     transaction, so the key and the write commit (or roll back) together."""
     if key is not None:
-        stored = await claim_request(conn, key, *request)
+        stored = await claim(conn, key, request_hash(*request))
         if stored is not None:
             return Response(stored[1], status_code=stored[0])  # type: ignore[arg-type]
     result = await make()

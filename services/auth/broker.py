@@ -34,7 +34,7 @@ from core.secrets import read_secret
 from core.settings import Settings
 from core.urls import with_query
 from services.auth.models import app_clients, identity_providers, role_assignments, users
-from services.players.models import players
+from services.players.service import ensure_player
 from territories.codes import GLOBAL
 from territories.routing import Router
 
@@ -258,7 +258,7 @@ async def link_person(router: Router, territory: str, claims: dict[str, Any]) ->
             .on_conflict_do_nothing()
         )
     async with router.transaction(territory) as conn:
-        await conn.execute(insert(players).values(id=user_id, display_name=name).on_conflict_do_nothing())
+        await ensure_player(conn, user_id, name)
     return user_id
 
 
