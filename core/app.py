@@ -25,7 +25,7 @@ from core.errors import EXCEPTION_HANDLERS
 from core.events.bus import connect
 from core.events.consumers import parse_registry_event
 from core.evidence import EvidenceStore
-from core.http import provide_identity, provide_router, request_context_middleware
+from core.http import EVIDENCE_UPLOAD, provide_identity, provide_router, request_context_middleware
 from core.logging import configure_logging
 from core.settings import Settings, get_settings
 from services.health.controllers import HealthController
@@ -128,7 +128,7 @@ def create_app(settings: Settings | None = None, only: list[str] | None = None) 
     # Evidence uploads may be larger than other bodies: their limit is a setting too.
     for route in app.routes:
         for handler in getattr(route, "route_handlers", ()):
-            if handler.opt.get("body_limit") == "evidence_upload":
+            if handler.opt.get("body_limit") == EVIDENCE_UPLOAD:
                 handler.request_max_body_size = settings.evidence_max_bytes + 64 * 1024  # + form fields
     app.state.node_keys = node_keys(settings).ensure_current()
     app.state.verified_tokens = VerifiedTokens(app.state.node_keys, settings)

@@ -20,6 +20,9 @@ from territories.routing import Router, Territory
 
 log = structlog.get_logger("oneheart.http")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# A handler with opt {"body_limit": EVIDENCE_UPLOAD} takes bodies up to OH_EVIDENCE_MAX_BYTES
+# (plus its form fields) instead of OH_REQUEST_MAX_BODY; core.app applies it.
+EVIDENCE_UPLOAD = "evidence_upload"
 
 
 def request_context_middleware(access_log: bool) -> Any:

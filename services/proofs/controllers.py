@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from core.auth import Identity, require_role
 from core.errors import AppError, Forbidden, InvalidInput, error_responses
 from core.evidence import allowed_types
-from core.http import provide_territory
+from core.http import EVIDENCE_UPLOAD, provide_territory
 from core.idempotency import answer_once
 from core.pagination import Cursor, Limit, page_size
 from services.players.service import ensure_player
@@ -36,8 +36,6 @@ from services.verification.media import inspect
 from territories.routing import Router, Territory
 
 ProofStatus = Literal["submitted", "auto_approved", "needs_community", "rejected", "validated", "invalidated"]
-# core.app sets this handler's body limit from OH_EVIDENCE_MAX_BYTES when it builds the app.
-EVIDENCE_UPLOAD = "evidence_upload"
 
 
 class PayloadTooLarge(AppError):
