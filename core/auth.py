@@ -8,13 +8,11 @@ user id), ``home`` (home territory), ``roles`` ({territory or "*": [role, ...]})
 
 from __future__ import annotations
 
-import hmac
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-import sqlalchemy as sa
 from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
 
@@ -33,8 +31,8 @@ def node_keys(settings: Settings) -> KeyRing:
     return KeyRing(
         settings.secrets_dir / "node-keys",
         "ES256",
-        rotate_after=settings.signing_key_rotate_days * 86400,
-        grace=settings.access_token_ttl + 2 * LEEWAY,
+        rotate_after=settings.auth.signing_key_rotate_days * 86400,
+        grace=settings.auth.access_token_ttl + 2 * LEEWAY,
     )
 
 
@@ -60,13 +58,13 @@ def issue_access(ring: KeyRing, settings: Settings, identity: Identity, now: flo
     now = time.time() if now is None else now
     return ring.sign(
         {
-            "iss": settings.public_url,
+            "iss": settings.http.public_url,
             "aud": AUDIENCE,
             "sub": str(identity.user_id),
             "home": identity.home,
             "roles": identity.roles,
             "iat": int(now),
-            "exp": int(now) + settings.access_token_ttl,
+            "exp": int(now) + settings.auth.access_token_ttl,
             "jti": uuid.uuid4().hex,
         }
     )
@@ -84,7 +82,7 @@ def verify_access(ring: KeyRing, settings: Settings, token: str, now: float | No
         except ValueError as again:
             raise Unauthorized(str(again)) from None
     now = time.time() if now is None else now
-    if claims.get("iss") != settings.public_url or claims.get("aud") != AUDIENCE:
+    if claims.get("iss") != settings.http.public_url or claims.get("aud") != AUDIENCE:
         raise Unauthorized("token was not issued for this node")
     exp = claims.get("exp")
     if not isinstance(exp, int) or exp + LEEWAY < now:
@@ -117,7 +115,7 @@ class VerifiedTokens:
         return identity
 
 
-def _bearer(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
     scheme, _, token = connection.headers.get("authorization", "").partition(" ")
     token = token.strip()
     return token if scheme.lower() == "bearer" and token else None
@@ -128,7 +126,7 @@ def identity_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Identity | No
     cached = connection.scope.get("oh_identity", _MISSING)  # type: ignore[call-overload]
     if cached is not _MISSING:
         return cached  # type: ignore[return-value]
-    token = _bearer(connection)
+    token = bearer_token(connection)
     identity = None
     if token is not None and token.count(".") == 2:
         identity = connection.app.state.verified_tokens.identity(token)
@@ -149,48 +147,13 @@ def require_role(identity: Identity, role: str, territory: str | None = None) ->
         raise Forbidden(f"this needs the {role} role{where}")
 
 
-async def _admins_exist(connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
-    state = connection.app.state
-    cached = getattr(state, "admins_exist_until", 0.0)
-    if cached > time.monotonic():
-        return True
-    async with state.router.registry.connect() as conn:
-        exists = bool(
-            (
-                await conn.execute(
-                    sa.text("SELECT EXISTS (SELECT 1 FROM global.role_assignments WHERE role = 'global_admin')")
-                )
-            ).scalar()
-        )
-    if exists:  # once there is an admin there always is one: remember for a while
-        state.admins_exist_until = time.monotonic() + 30
-    return exists
-
-
-async def global_admin(connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseRouteHandler) -> None:
-    """Global admins only. The bootstrap ``OH_ADMIN_TOKEN`` counts only until the first global
-    admin exists (``oneheart role grant ... global_admin``)."""
-    token = _bearer(connection)
-    expected = connection.app.state.settings.admin_token
-    if token is not None and expected is not None and token.count(".") != 2:
-        if not hmac.compare_digest(token.encode(), expected.get_secret_value().encode()):
-            raise Unauthorized("a global admin bearer token is required")
-        if await _admins_exist(connection):
-            raise Unauthorized("the bootstrap admin token is retired: a global admin exists; sign in instead")
-        return
-    identity = identity_of(connection)
-    if identity is None:
-        raise Unauthorized("a global admin bearer token is required")
-    require_role(identity, "global_admin")
-
-
 async def rate_limit(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
     """App-wide guard: the route's ``rate_group`` (opt) limits each user, or each IP."""
     group = handler.opt.get("rate_group", "api")
     if group is None:
         return
     state = connection.app.state
-    spec = getattr(state.settings, f"rate_limit_{group}")
+    spec = getattr(state.settings.auth, f"rate_limit_{group}")
     try:
         identity = identity_of(connection)
     except Unauthorized:

@@ -2,7 +2,7 @@
 
 Territory tables are declared on :data:`territory_metadata` without a schema; the router
 renders them into the territory's schema with ``schema_translate_map`` (see
-``territories.routing``). :func:`scoped_transaction` (``SET LOCAL search_path``) is for
+``core.routing``). :func:`scoped_transaction` (``SET LOCAL search_path``) is for
 migrations only, whose SQL Alembic renders without schema names.
 """
 
@@ -32,22 +32,22 @@ def to_async_url(dsn: str) -> sa.URL:
 
 def create_server_engine(dsn: str, settings: Settings, *, pool_size: int | None = None) -> AsyncEngine:
     connect_args: dict[str, object] = {
-        "timeout": settings.db_connect_timeout,
+        "timeout": settings.db.connect_timeout,
         "server_settings": {
-            "statement_timeout": str(settings.db_statement_timeout_ms),
+            "statement_timeout": str(settings.db.statement_timeout_ms),
             "application_name": "oneheart",
         },
     }
-    if settings.db_behind_pooler:
+    if settings.db.behind_pooler:
         connect_args["statement_cache_size"] = 0
         connect_args["prepared_statement_cache_size"] = 0
     else:
-        connect_args["prepared_statement_cache_size"] = settings.db_statement_cache
+        connect_args["prepared_statement_cache_size"] = settings.db.statement_cache
     return create_async_engine(
         to_async_url(dsn),
-        pool_size=pool_size or settings.db_pool_size,
-        max_overflow=settings.db_max_overflow,
-        pool_timeout=settings.db_connect_timeout,
+        pool_size=pool_size or settings.db.pool_size,
+        max_overflow=settings.db.max_overflow,
+        pool_timeout=settings.db.connect_timeout,
         pool_recycle=1800,
         connect_args=connect_args,
     )

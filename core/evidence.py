@@ -78,7 +78,7 @@ def api_multiaddr(url: str) -> str:
 
 def allowed_types(settings: Settings) -> frozenset[str]:
     """The MIME types accepted as evidence (``OH_EVIDENCE_TYPES``)."""
-    return frozenset(t.strip().lower() for t in settings.evidence_types.split(",") if t.strip())
+    return frozenset(t.strip().lower() for t in settings.evidence.evidence_types.split(",") if t.strip())
 
 
 def _parse_cid(text: str) -> CID:
@@ -100,7 +100,7 @@ class EvidenceStore:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.addr = api_multiaddr(settings.ipfs_url)
+        self.addr = api_multiaddr(settings.evidence.ipfs_url)
         self._client: Any = None
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="ipfs")
@@ -110,7 +110,7 @@ class EvidenceStore:
             if self._client is None:
                 # Client(addr), not connect(): connect() checks the daemon's version and rejects
                 # js-ipfs and every Kubo >= 0.8. Connect quickly; reads may take the whole timeout.
-                timeout = self.settings.ipfs_timeout
+                timeout = self.settings.evidence.ipfs_timeout
                 self._client = ipfshttpclient.Client(self.addr, session=True, timeout=(min(timeout, 3.0), timeout + 5))
             return self._client
 
@@ -120,14 +120,14 @@ class EvidenceStore:
     def _unavailable(self) -> Unavailable:
         return Unavailable(
             "evidence store (IPFS) unavailable",
-            headers={"Retry-After": str(self.settings.retry_after_seconds)},
+            headers={"Retry-After": str(self.settings.db.retry_after_seconds)},
         )
 
     async def put(self, data: bytes) -> str:
         """Add and pin ``data``; its base32 CIDv1, checked against the one computed here."""
-        if len(data) > self.settings.evidence_max_bytes:
-            raise EvidenceTooLarge(f"evidence is larger than {self.settings.evidence_max_bytes} bytes")
-        opts = {**_ADD_OPTS, "timeout": _seconds(self.settings.ipfs_timeout)}
+        if len(data) > self.settings.evidence.evidence_max_bytes:
+            raise EvidenceTooLarge(f"evidence is larger than {self.settings.evidence.evidence_max_bytes} bytes")
+        opts = {**_ADD_OPTS, "timeout": _seconds(self.settings.evidence.ipfs_timeout)}
 
         def add() -> str:
             return str(self._get_client().add_bytes(data, opts=opts))
@@ -146,9 +146,9 @@ class EvidenceStore:
         """The bytes of ``cid``, at most ``max_bytes`` (default OH_EVIDENCE_MAX_BYTES), checked."""
         parsed = _parse_cid(cid)
         want = str(parsed.set(base="base32"))
-        limit = self.settings.evidence_max_bytes if max_bytes is None else max_bytes
+        limit = self.settings.evidence.evidence_max_bytes if max_bytes is None else max_bytes
         # One byte more than allowed tells "too large" from "exactly at the limit".
-        opts = {"timeout": _seconds(self.settings.ipfs_timeout), "length": str(limit + 1)}
+        opts = {"timeout": _seconds(self.settings.evidence.ipfs_timeout), "length": str(limit + 1)}
 
         def cat() -> bytes:
             chunks: list[bytes] = []

@@ -1,22 +1,31 @@
-"""Request plumbing shared by every service: request ids, access log, territory dependency."""
+"""Request plumbing shared by every service: request ids, access log, and the dependencies
+handlers ask for by name: ``identity``, ``actor``, ``territory``, ``db`` (a read connection for
+the request's territory), ``tx`` (its transaction), ``registry_db`` and ``registry_tx``.
+
+A handler never opens a connection itself: it names ``db`` or ``tx`` and calls its domain's
+service functions with it; the connection knows its territory."""
 
 from __future__ import annotations
 
 import re
 import time
 import uuid
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import structlog
 from litestar import Request
 from litestar.datastructures import MutableScopeHeaders
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from litestar.params import HeaderParameter
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.auth import Identity, require_identity
 from core.errors import Forbidden
-from territories.routing import Router, Territory
+from core.routing import Router, Territory
+
+Conn = AsyncConnection
 
 log = structlog.get_logger("oneheart.http")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -66,6 +75,10 @@ def provide_router(request: Request[Any, Any, Any]) -> Router:
     return request.app.state.router  # type: ignore[no-any-return]
 
 
+def provide_identity(request: Request[Any, Any, Any]) -> Identity:
+    return require_identity(request)
+
+
 async def provide_territory(
     request: Request[Any, Any, Any],
     router: NamedDependency[Router],
@@ -90,5 +103,47 @@ async def provide_territory(
     return territory
 
 
-def provide_identity(request: Request[Any, Any, Any]) -> Identity:
-    return require_identity(request)
+async def provide_db(router: NamedDependency[Router], territory: NamedDependency[Territory]) -> AsyncIterator[Conn]:
+    """A read connection for the request's territory (each statement on its own)."""
+    async with router.read(territory) as conn:
+        yield conn
+
+
+async def provide_tx(router: NamedDependency[Router], territory: NamedDependency[Territory]) -> AsyncIterator[Conn]:
+    """One transaction for the request's territory: it commits when the handler returns and
+    rolls back when it raises (Litestar throws the error into this generator)."""
+    async with router.transaction(territory) as conn:
+        yield conn
+
+
+async def provide_registry_db(router: NamedDependency[Router]) -> AsyncIterator[Conn]:
+    """A read connection to the registry's own schema (identity, clients, providers)."""
+    async with router.registry_read() as conn:
+        yield conn
+
+
+async def provide_registry_tx(router: NamedDependency[Router]) -> AsyncIterator[Conn]:
+    async with router.registry_transaction() as conn:
+        yield conn
+
+
+def provide_actor(request: Request[Any, Any, Any]) -> str:
+    """Who acts, for the audit log: what a guard recorded, else the signed-in user."""
+    actor = getattr(request.state, "actor", None)
+    if isinstance(actor, str):
+        return actor
+    return f"user:{require_identity(request).user_id}"
+
+
+def dependencies() -> dict[str, Provide]:
+    """The app-wide dependencies every handler may ask for by name."""
+    return {
+        "router": Provide(provide_router, sync_to_thread=False),
+        "identity": Provide(provide_identity, sync_to_thread=False),
+        "actor": Provide(provide_actor, sync_to_thread=False),
+        "territory": Provide(provide_territory),
+        "db": Provide(provide_db),
+        "tx": Provide(provide_tx),
+        "registry_db": Provide(provide_registry_db),
+        "registry_tx": Provide(provide_registry_tx),
+    }

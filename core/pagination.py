@@ -20,7 +20,7 @@ Cursor = Annotated[str | None, QueryParameter(max_length=512)]
 def page_size(request: Request[Any, Any, Any], limit: int | None) -> int:
     """``limit``, or the default page size, never above ``OH_PAGE_SIZE_MAX``."""
     settings = request.app.state.settings
-    return int(min(limit or settings.page_size_default, settings.page_size_max))
+    return int(min(limit or settings.http.page_size_default, settings.http.page_size_max))
 
 
 def encode_cursor(*parts: str) -> str:

@@ -1,5 +1,9 @@
 """Node settings, read from the environment (prefix ``OH_``), ``.env`` and the stack file.
 
+Settings are grouped per area (``settings.db.pool_size``, ``settings.events.relay_batch``...);
+each group reads its own variables, and every variable keeps its documented name
+(``OH_DB_POOL_SIZE``, ``OH_RELAY_BATCH``...): :func:`env_names` lists them all.
+
 ``oneheart stack up`` writes ``<data_dir>/stack.env`` with the addresses it started or found;
 real environment variables always win over both files.
 """
@@ -9,8 +13,9 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -18,45 +23,73 @@ def _data_dir() -> Path:
     return Path(os.environ.get("OH_DATA_DIR", ".data")).resolve()
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="OH_",
-        env_file=(".env", str(_data_dir() / "stack.env")),
-        extra="ignore",
-    )
+_ENV_FILES = (".env", str(_data_dir() / "stack.env"))
 
-    data_dir: Path = Field(default_factory=_data_dir)
 
+def _config(prefix: str) -> SettingsConfigDict:
+    return SettingsConfigDict(env_prefix=prefix, env_file=_ENV_FILES, extra="ignore", populate_by_name=True)
+
+
+def _env(name: str) -> Any:
+    """A field whose variable does not follow its group's prefix."""
+    return AliasChoices(name)
+
+
+class HttpSettings(BaseSettings):
+    model_config = _config("OH_HTTP_")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # The node's public base URL: issuer of its tokens and of the built-in OIDC provider
+    # (at <public_url>/oidc), and where identity providers send players back (/api/auth/callback).
+    public_url: str = Field("http://127.0.0.1:8000", validation_alias=_env("OH_PUBLIC_URL"))
+    request_max_body: int = Field(1_048_576, validation_alias=_env("OH_REQUEST_MAX_BODY"))
+    page_size_default: int = Field(50, validation_alias=_env("OH_PAGE_SIZE_DEFAULT"))
+    page_size_max: int = Field(200, validation_alias=_env("OH_PAGE_SIZE_MAX"))
+
+
+class LogSettings(BaseSettings):
+    model_config = _config("OH_LOG_")
+    level: str = "INFO"
+    as_json: bool = Field(True, validation_alias=_env("OH_LOG_JSON"))
+    access_log: bool = Field(True, validation_alias=_env("OH_ACCESS_LOG"))
+
+
+class RegistrySettings(BaseSettings):
+    model_config = _config("OH_REGISTRY_")
     # The registry's own database (the `global` schema lives here).
-    registry_dsn: str = "postgresql://postgres@127.0.0.1:5432/oneheart"
-    nats_url: str = "nats://127.0.0.1:4222"
-    redis_url: str = "redis://127.0.0.1:6379/0"
+    dsn: str = "postgresql://postgres@127.0.0.1:5432/oneheart"
+    cache_ttl: float = 30.0
+    migrate_concurrency: int = Field(8, validation_alias=_env("OH_MIGRATE_CONCURRENCY"))
 
-    # Global admin token for the registry API until OIDC roles land. Unset: the API refuses all.
-    admin_token: SecretStr | None = None
 
-    http_host: str = "127.0.0.1"
-    http_port: int = 8000
-    access_log: bool = True
-    log_level: str = "INFO"
-    log_json: bool = True
+class DatabaseSettings(BaseSettings):
+    """Pools: one per database server."""
 
-    # Database pools: one per database server.
+    model_config = _config("OH_DB_")
     # A fixed pool per server: overflow connections are closed on return, which under sustained
     # load means a new connection (and TLS attempt) per request. Requests beyond it queue.
-    db_pool_size: int = 20
-    db_max_overflow: int = 0
-    db_connect_timeout: float = 3.0
-    db_statement_timeout_ms: int = 15000
+    pool_size: int = 20
+    max_overflow: int = 0
+    connect_timeout: float = 3.0
+    statement_timeout_ms: int = 15000
     # Set when a server sits behind a transaction-mode pooler (PgBouncer): no prepared statements.
-    db_behind_pooler: bool = False
+    behind_pooler: bool = False
     # Prepared statements kept per connection; the SQL names the schema, so hot territories x queries.
-    db_statement_cache: int = 500
-    retry_after_seconds: int = 5
+    statement_cache: int = 500
+    retry_after_seconds: int = Field(5, validation_alias=_env("OH_RETRY_AFTER_SECONDS"))
 
-    registry_cache_ttl: float = 30.0
 
-    # Events.
+class RedisSettings(BaseSettings):
+    model_config = _config("OH_REDIS_")
+    url: str = "redis://127.0.0.1:6379/0"
+    # Every key this node writes starts with it, so nodes sharing one Redis never mix their
+    # state. Empty: "oh:<node id>" with the node's id kept in <data_dir>/node-id.
+    key_prefix: str = ""
+
+
+class EventSettings(BaseSettings):
+    model_config = _config("OH_")
+    nats_url: str = "nats://127.0.0.1:4222"
     stream_name: str = "OH"
     stream_duplicate_window: float = 120.0
     relay_batch: int = 200
@@ -65,63 +98,25 @@ class Settings(BaseSettings):
     consumer_ack_wait: float = 30.0
     consumer_max_backoff: float = 60.0
 
-    # Identity. The node's public base URL: issuer of its tokens and of the built-in OIDC provider
-    # (at <public_url>/oidc), and where identity providers send players back (/api/auth/callback).
-    public_url: str = "http://127.0.0.1:8000"
+
+class AuthSettings(BaseSettings):
+    model_config = _config("OH_")
+    # Bootstrap token for the registry API until the first global admin exists. Unset: refused.
+    admin_token: SecretStr | None = None
     access_token_ttl: int = 900
     refresh_token_ttl: int = 30 * 24 * 3600
     signing_key_rotate_days: int = 30
     login_ttl: int = 600
     auth_code_ttl: int = 60
     idp_session_ttl: int = 3600
-    # Rate limits, "<count>/<seconds>" per route group and caller (user id, else client IP).
-    rate_limit_login: str = "30/60"
+    # Rate limits, "<count>/<seconds>". Password attempts count per account and client IP;
+    # starting a login, redeeming its code and refreshing count per client IP, each on its own,
+    # so a class signing in behind one address is not refused; the API counts per user.
+    rate_limit_password: str = "10/300"  # noqa: S105 (a limit, not a password)
+    rate_limit_login: str = "300/60"
+    rate_limit_token: str = "300/60"  # noqa: S105
+    rate_limit_refresh: str = "300/60"
     rate_limit_api: str = "600/60"
-
-    # Evidence (IPFS). The node's RPC API (Kubo, or js-ipfs in development); never a public gateway.
-    ipfs_url: str = "http://127.0.0.1:5001"
-    # Seconds for one add, cat or pin; a CID the node lacks fails after this instead of hanging.
-    ipfs_timeout: float = 10.0
-    evidence_max_bytes: int = 25 * 1024 * 1024
-    # Comma-separated MIME types accepted as evidence.
-    evidence_types: str = "image/jpeg,image/png,image/webp,video/mp4,video/quicktime,video/webm"
-
-    # Verification worker: failed runs of one proof before it goes to people instead.
-    verification_max_attempts: int = 5
-    # Proofs one worker verifies at once (IPFS reads and database round trips overlap the models).
-    verification_concurrency: int = 2
-
-    # Limits.
-    page_size_default: int = 50
-    page_size_max: int = 200
-    request_max_body: int = 1_048_576
-    migrate_concurrency: int = 8
-
-    # Ledger.
-    # Seconds between signed checkpoints of every territory's ledger (oneheart worker); 0: none.
-    ledger_checkpoint_interval: float = 300.0
-
-    # Notifications: a live stream (SSE) sends a heartbeat comment this often, and ends after
-    # about an access token's life (the client reconnects with a fresh token and Last-Event-ID).
-    notification_heartbeat_seconds: float = 15.0
-    notification_stream_seconds: float = 900.0
-
-    # Tokens, pools, rewards, leaderboards.
-    # Most tokens one player may send another in one transfer.
-    token_transfer_max: int = 1_000_000
-    # Most tokens one sponsor contribution may add to a pool.
-    pool_contribution_max: int = 1_000_000_000
-    # Days a daily leaderboard, and weeks a weekly one, stay in Redis after its period ends.
-    leaderboard_days_kept: int = 7
-    leaderboard_weeks_kept: int = 5
-
-    # Matrix gateway (`oneheart gateway`): where its application-service endpoint listens (each
-    # territory's homeserver pushes to <gateway>/territories/<code>), the time one call to a
-    # homeserver may take, and how long a link code (POST /api/social/link-code) stays valid.
-    matrix_gateway_host: str = "127.0.0.1"
-    matrix_gateway_port: int = 8009
-    matrix_request_timeout: float = 10.0
-    matrix_link_code_ttl: int = 900
 
     @field_validator("admin_token", mode="before")
     @classmethod
@@ -133,9 +128,113 @@ class Settings(BaseSettings):
             raise ValueError("OH_ADMIN_TOKEN must be at least 16 characters")
         return value
 
+
+class EvidenceSettings(BaseSettings):
+    model_config = _config("OH_")
+    # The node's IPFS RPC API (Kubo, or js-ipfs in development); never a public gateway.
+    ipfs_url: str = "http://127.0.0.1:5001"
+    # Seconds for one add, cat or pin; a CID the node lacks fails after this instead of hanging.
+    ipfs_timeout: float = 10.0
+    evidence_max_bytes: int = 25 * 1024 * 1024
+    # Comma-separated MIME types accepted as evidence.
+    evidence_types: str = "image/jpeg,image/png,image/webp,video/mp4,video/quicktime,video/webm"
+
+
+class VerificationSettings(BaseSettings):
+    model_config = _config("OH_VERIFICATION_")
+    # Failed runs of one proof before it goes to people instead.
+    max_attempts: int = 5
+    # Proofs one worker verifies at once (IPFS reads and database round trips overlap the models).
+    concurrency: int = 2
+
+
+class LedgerSettings(BaseSettings):
+    model_config = _config("OH_LEDGER_")
+    # Seconds between signed checkpoints of every territory's ledger (oneheart worker); 0: none.
+    checkpoint_interval: float = 300.0
+
+
+class NotificationSettings(BaseSettings):
+    """A live stream (SSE) sends a heartbeat comment this often, and ends after about an
+    access token's life (the client reconnects with a fresh token and Last-Event-ID)."""
+
+    model_config = _config("OH_NOTIFICATION_")
+    heartbeat_seconds: float = 15.0
+    stream_seconds: float = 900.0
+
+
+class EconomySettings(BaseSettings):
+    """Tokens, pools, leaderboards."""
+
+    model_config = _config("OH_")
+    # Most tokens one player may send another in one transfer.
+    token_transfer_max: int = 1_000_000
+    # Most tokens one sponsor contribution may add to a pool.
+    pool_contribution_max: int = 1_000_000_000
+    # Days a daily leaderboard, and weeks a weekly one, stay in Redis after its period ends.
+    leaderboard_days_kept: int = 7
+    leaderboard_weeks_kept: int = 5
+
+
+class MatrixSettings(BaseSettings):
+    """The Matrix gateway (`oneheart gateway`): where its application-service endpoint listens
+    (each territory's homeserver pushes to <gateway>/territories/<code>), the time one call to a
+    homeserver may take, and how long a link code (POST /api/social/link-code) stays valid."""
+
+    model_config = _config("OH_MATRIX_")
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 8009
+    request_timeout: float = 10.0
+    link_code_ttl: int = 900
+
+
+class Settings(BaseModel):
+    data_dir: Path = Field(default_factory=_data_dir)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
+    registry: RegistrySettings = Field(default_factory=RegistrySettings)
+    db: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    events: EventSettings = Field(default_factory=EventSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    evidence: EvidenceSettings = Field(default_factory=EvidenceSettings)
+    verification: VerificationSettings = Field(default_factory=VerificationSettings)
+    ledger: LedgerSettings = Field(default_factory=LedgerSettings)
+    notifications: NotificationSettings = Field(default_factory=NotificationSettings)
+    economy: EconomySettings = Field(default_factory=EconomySettings)
+    matrix: MatrixSettings = Field(default_factory=MatrixSettings)
+
     @property
     def secrets_dir(self) -> Path:
         return self.data_dir / "secrets"
+
+    def replace(self, **groups: dict[str, Any]) -> Settings:
+        """A copy with some fields of some groups changed: ``replace(http={"port": 1})``."""
+        update: dict[str, Any] = {}
+        for name, changes in groups.items():
+            current = getattr(self, name)
+            update[name] = current.model_copy(update=changes) if isinstance(current, BaseModel) else changes
+        return self.model_copy(update=update)
+
+
+def groups() -> dict[str, type[BaseSettings]]:
+    return {
+        name: field.annotation  # type: ignore[misc]
+        for name, field in Settings.model_fields.items()
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseSettings)
+    }
+
+
+def env_names() -> dict[str, str]:
+    """Every ``OH_*`` variable the node reads -> ``group.field``."""
+    out = {"OH_DATA_DIR": "data_dir"}
+    for group, cls in groups().items():
+        prefix = cls.model_config.get("env_prefix", "")
+        for name, field in cls.model_fields.items():
+            alias = field.validation_alias
+            env = alias.choices[0] if isinstance(alias, AliasChoices) else f"{prefix}{name}".upper()
+            out[str(env).upper()] = f"{group}.{name}"
+    return out
 
 
 @lru_cache(maxsize=1)

@@ -68,7 +68,7 @@ async def _sso_links(gateway: Gateway, code: str, bot: Bot, events: list[dict[st
     } - {cfg.bot}
     if not local or not cfg.oidc_issuer:
         return
-    async with gateway.router.read(code) as conn:
+    async with gateway.router.read(await gateway.router.lookup(code)) as conn:
         linked = set(
             (
                 await conn.execute(
@@ -89,7 +89,7 @@ async def _sso_links(gateway: Gateway, code: str, bot: Bot, events: list[dict[st
         user_id = await link_person(
             gateway.router, code, {"iss": cfg.oidc_issuer, "sub": subject, "preferred_username": localpart}
         )
-        async with gateway.router.transaction(code) as conn:
+        async with gateway.router.transaction(await gateway.router.lookup(code)) as conn:
             await service.link(conn, mxid, user_id, "sso")
         log.info("matrix user linked through single sign-on", territory=code, mxid=mxid)
 
@@ -196,7 +196,7 @@ async def transaction(
     events = list(body.get("events") or [])
     await _sso_links(gateway, code, bot, events)
     after: list[Any] = []
-    async with gateway.router.transaction(code) as conn:
+    async with gateway.router.transaction(await gateway.router.lookup(code)) as conn:
         claimed = (
             await conn.execute(
                 insert(matrix_txns)

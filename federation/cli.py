@@ -10,8 +10,9 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from core.cli import ACTOR, console, err, run
+from core.cli import ACTOR, console, err
 from core.settings import get_settings
+from territories.cli import run
 
 matrix_app = typer.Typer(help="Territories' Matrix homeservers and the gateway's registration.", no_args_is_help=True)
 
@@ -25,7 +26,7 @@ def gateway(
 
     settings = get_settings()
     try:
-        asyncio.run(run_gateway(settings, host or settings.matrix_gateway_host, port or settings.matrix_gateway_port))
+        asyncio.run(run_gateway(settings, host or settings.matrix.gateway_host, port or settings.matrix.gateway_port))
     except KeyboardInterrupt:
         pass
 
@@ -41,8 +42,8 @@ def configure_command(
 ) -> None:
     """Store a territory's homeserver and make the gateway's tokens (kept if they exist); then
     `oneheart matrix registration` for the homeserver and `oneheart matrix attach`."""
+    from core.codes import check_code
     from federation import config
-    from territories.codes import check_code
 
     check_code(code)
     settings = get_settings()
@@ -78,8 +79,8 @@ def registration_command(
     url: Annotated[str, typer.Option(help="The gateway's base URL as the homeserver reaches it")],
 ) -> None:
     """Print the application-service registration (YAML, as JSON) for the territory's homeserver."""
-    from core.stack.synapse import appservice_registration
     from federation import config
+    from federation.registration import appservice_registration
 
     cfg = config.load(get_settings(), code)
     if cfg is None:

@@ -6,10 +6,10 @@ import asyncio
 from dataclasses import dataclass, field
 
 from core.evidence import EvidenceStore
+from core.routing import Router, Territory
 from core.settings import Settings
 from federation import config
 from federation.matrix import Bot
-from territories.routing import Router, Territory
 
 
 @dataclass
@@ -38,7 +38,7 @@ class Gateway:
                 return None
             if code in self._bots:
                 await self._bots[code].close()
-            bot = self._bots[code] = Bot(cfg, timeout=self.settings.matrix_request_timeout)
+            bot = self._bots[code] = Bot(cfg, timeout=self.settings.matrix.request_timeout)
             return bot
 
     async def close(self) -> None:

@@ -21,14 +21,14 @@ from core.logging import configure_logging
 from core.settings import Settings
 from federation import appservice, posting
 from federation.context import Gateway, install
-from territories.routing import Router
+from territories.registry import open_router
 
 log = structlog.get_logger(__name__)
 
 
 async def run_gateway(settings: Settings, host: str, port: int) -> None:
-    configure_logging(settings.log_level, settings.log_json)
-    router = Router(settings)
+    configure_logging(settings.log.level, settings.log.as_json)
+    router = open_router(settings)
     gateway = Gateway(settings, router, EvidenceStore(settings))
     install(gateway)
     nc, js = await connect(settings, "gateway")

@@ -15,9 +15,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core.routing import Territory
 from federation.matrix import Bot
 from services.social.models import matrix_rooms
-from territories.routing import Territory
 
 SPACE = "space"
 HOW_TO = "React 👍 to agree or 👎 to disagree. Not linked yet? Get a code in the app and send !link CODE here."

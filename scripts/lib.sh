@@ -39,10 +39,10 @@ ensure_python() {
     PYTHON="$(command -v python3)"
 }
 
-_sha256() { sha256sum "$1" | cut -d' ' -f1; }
 
-# Creates $ROOT/.venv and installs the project (editable, with the dev and matrix extras) when
-# pyproject.toml changed since the last install.
+# Creates $ROOT/.venv and installs the project (editable, with the dev and matrix extras) and the
+# development stack (devstack/, the `oneheart stack` plugin; never part of the production
+# package) when either pyproject.toml changed since the last install.
 ensure_venv() {
     local stamp="$VENV/.oneheart-installed" want
     if [ ! -x "$VENV/bin/python" ] || ! _python_ok "$VENV/bin/python"; then
@@ -51,10 +51,10 @@ ensure_venv() {
         "$PYTHON" -m venv "$VENV" >&2
         rm -f "$stamp"
     fi
-    want="$(_sha256 "$ROOT/pyproject.toml")"
+    want="$(cat "$ROOT/pyproject.toml" "$ROOT/devstack/pyproject.toml" | sha256sum | cut -d' ' -f1)"
     if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
         say "installing the project into $VENV (pyproject.toml changed)"
-        "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$ROOT[dev,matrix]" >&2
+        "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$ROOT[dev,matrix]" -e "$ROOT/devstack" >&2
         printf '%s\n' "$want" >"$stamp"
     fi
 }

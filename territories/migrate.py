@@ -24,12 +24,11 @@ from alembic.runtime.environment import EnvironmentContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from core.codes import GLOBAL, schema_for
 from core.db import scoped_transaction
-from territories import models
-from territories.codes import GLOBAL, quoted_schema, schema_for
+from core.routing import Router
 
 Kind = Literal["global", "territory"]
-_CHUNK = 250
 
 
 @cache
@@ -112,31 +111,6 @@ async def upgrade_global(engine: AsyncEngine) -> None:
     await upgrade_schema(engine, "global", GLOBAL)
 
 
-async def current_revisions(engine: AsyncEngine, codes: list[str]) -> dict[str, str | None]:
-    """Each territory's template revision on one server (None: schema or version table missing)."""
-    revisions: dict[str, str | None] = dict.fromkeys(codes)
-    async with engine.connect() as conn:
-        present = {
-            r[0]
-            for r in await conn.execute(
-                sa.text(
-                    "SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                    "WHERE c.relname = 'alembic_version' AND n.nspname = ANY(:schemas)"
-                ),
-                {"schemas": [schema_for(c) for c in codes]},
-            )
-        }
-        with_table = [c for c in codes if schema_for(c) in present]
-        for i in range(0, len(with_table), _CHUNK):
-            chunk = with_table[i : i + _CHUNK]
-            union = " UNION ALL ".join(
-                f"SELECT '{c}', (SELECT version_num FROM {quoted_schema(c)}.alembic_version LIMIT 1)" for c in chunk
-            )
-            for code, rev in await conn.execute(sa.text(union)):
-                revisions[code] = rev
-    return revisions
-
-
 @dataclass(slots=True)
 class Outcome:
     code: str
@@ -149,31 +123,36 @@ class Outcome:
 
 
 async def migrate_territories(
-    engines: dict[str, AsyncEngine],
-    territories: list[tuple[str, str]],
+    router: Router,
+    codes: set[str] | None = None,
     *,
     target: str = "head",
     concurrency: int = 8,
+    on_total: Callable[[int], None] | None = None,
     on_outcome: Callable[[Outcome], None] | None = None,
 ) -> list[Outcome]:
-    """Upgrade ``(code, server_alias)`` territories to ``target``; failures don't stop the rest."""
-    goal = head("territory") if target == "head" else target
-    by_server: dict[str, list[str]] = {}
-    for code, alias in territories:
-        by_server.setdefault(alias, []).append(code)
+    """Upgrade every territory (or ``codes``) to ``target``; failures don't stop the rest.
 
+    Revisions are read with a few statements per server (``Router.across``); up-to-date
+    schemas are skipped without opening a transaction on them."""
+    goal = head("territory") if target == "head" else target
+    placements = [p for p in await router.placements() if codes is None or p.code in codes]
+    if on_total:
+        on_total(len(placements))
+    revisions = await router.across(
+        "alembic_version", "(SELECT version_num FROM {table} LIMIT 1)", codes=codes, include_provisioning=True
+    )
+    down = set(revisions.unavailable)
     outcomes: list[Outcome] = []
     todo: list[Outcome] = []
-    for alias, codes in by_server.items():
-        try:
-            revs = await current_revisions(engines[alias], codes)
-        except Exception as exc:
-            for code in codes:
-                outcomes.append(Outcome(code, alias, None, None, "failed", error=f"server unavailable: {exc}"))
+    for p in placements:
+        if p.code in down:
+            error = f"server unavailable: {revisions.errors.get(p.server_alias, '')}"
+            outcomes.append(Outcome(p.code, p.server_alias, None, None, "failed", error=error))
             continue
-        for code in codes:
-            item = Outcome(code, alias, revs[code], revs[code], "skipped")
-            (outcomes if revs[code] == goal else todo).append(item)
+        rev = revisions.values.get(p.code)
+        item = Outcome(p.code, p.server_alias, rev, rev, "skipped")
+        (outcomes if rev == goal else todo).append(item)
     if on_outcome:
         for item in outcomes:
             on_outcome(item)
@@ -184,7 +163,7 @@ async def migrate_territories(
         async with gate:
             started = time.perf_counter()
             try:
-                await upgrade_schema(engines[item.server], "territory", schema_for(item.code), goal)
+                await upgrade_schema(await router.engine(item.server), "territory", schema_for(item.code), goal)
                 item.status, item.after = "upgraded", goal
             except Exception as exc:
                 item.status, item.error = "failed", f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
@@ -195,11 +174,3 @@ async def migrate_territories(
     await asyncio.gather(*(one(item) for item in todo))
     outcomes.extend(todo)
     return sorted(outcomes, key=lambda o: o.code)
-
-
-async def registered_territories(registry: AsyncEngine) -> list[tuple[str, str]]:
-    async with registry.connect() as conn:
-        rows = await conn.execute(
-            sa.select(models.territories.c.code, models.territories.c.server_alias).order_by(models.territories.c.code)
-        )
-        return [(r[0], r[1]) for r in rows]

@@ -17,7 +17,7 @@ from core.db import territory_metadata
 from core.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from territories.routing import Router
+    from core.routing import Router
 
 policies = sa.Table(
     "policies",
@@ -64,7 +64,7 @@ async def write_policy(conn: AsyncConnection, key: str, kind: type[P], changes: 
 async def apply_policy(router: Router, code: str, key: str, kind: type[P], changes: dict[str, Any] | None) -> P:
     """Territory ``code``'s ``key`` policy after ``changes`` (``None`` or empty: just read it)."""
     if not changes:
-        async with router.read(code) as conn:
+        async with router.read(await router.lookup(code)) as conn:
             return await read_policy(conn, key, kind)
-    async with router.transaction(code) as conn:
+    async with router.transaction(await router.lookup(code)) as conn:
         return await write_policy(conn, key, kind, changes)

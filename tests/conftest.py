@@ -26,16 +26,17 @@ import httpx
 import psycopg
 import pytest
 import pytest_asyncio
+from devstack.postgres import database_dsn, ensure_database, stop_cluster
+from devstack.system import free_port, wait_for
+from pydantic import SecretStr
 
 from core.auth import Identity, issue_access, node_keys
+from core.routing import Router
 from core.settings import Settings
-from core.stack import ipfs as stack_ipfs
-from core.stack import nats as stack_nats
-from core.stack.postgres import database_dsn, ensure_database, stop_cluster
-from core.stack.system import free_port, wait_for
-from territories import registry
+from devstack import ipfs as stack_ipfs
+from devstack import nats as stack_nats
 from territories.migrate import upgrade_global
-from territories.routing import Router
+from territories.registry import Registry, open_router
 from tests.stackfixtures import start_second_server
 
 REPO = Path(__file__).resolve().parent.parent
@@ -55,10 +56,10 @@ class Env:
         env = {k: v for k, v in os.environ.items() if not k.startswith("OH_")}
         env.update(
             OH_DATA_DIR=str(self.data_dir),
-            OH_REGISTRY_DSN=self.settings.registry_dsn,
-            OH_NATS_URL=self.settings.nats_url,
-            OH_REDIS_URL=self.settings.redis_url,
-            OH_IPFS_URL=self.settings.ipfs_url,
+            OH_REGISTRY_DSN=self.settings.registry.dsn,
+            OH_NATS_URL=self.settings.events.nats_url,
+            OH_REDIS_URL=self.settings.redis.url,
+            OH_IPFS_URL=self.settings.evidence.ipfs_url,
             OH_ADMIN_TOKEN=ADMIN_TOKEN,
             OH_LOG_LEVEL="INFO",
             OH_RELAY_SWEEP_INTERVAL="1",
@@ -105,17 +106,14 @@ def env(tmp_path_factory: pytest.TempPathFactory, ipfs: str) -> Iterator[Env]:
     nats_dir = tmp_path_factory.mktemp("nats")
     nats_url = stack_nats.start_nats(nats_dir, free_port())
     data_dir = tmp_path_factory.mktemp("data")
-    settings = Settings(
-        data_dir=data_dir,
-        registry_dsn=dsn_a,
-        nats_url=nats_url,
-        redis_url=os.environ.get("OH_TEST_REDIS_URL", "redis://127.0.0.1:6379/15"),
-        ipfs_url=ipfs,
-        admin_token=ADMIN_TOKEN,
-        relay_sweep_interval=1.0,
+    settings = Settings(data_dir=data_dir).replace(
+        registry={"dsn": dsn_a},
+        redis={"url": os.environ.get("OH_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")},
+        evidence={"ipfs_url": ipfs},
+        auth={"admin_token": SecretStr(ADMIN_TOKEN)},
         # A consumer killed mid-batch gets its messages again after ack_wait: keep tests quick.
-        consumer_ack_wait=5.0,
-        log_json=True,
+        events={"nats_url": nats_url, "relay_sweep_interval": 1.0, "consumer_ack_wait": 5.0},
+        log={"as_json": True},
     )
     yield Env(settings, dsn_a, dsn_b, cluster_b, data_dir)
     stack_nats.stop_nats(nats_dir)
@@ -127,12 +125,12 @@ def env(tmp_path_factory: pytest.TempPathFactory, ipfs: str) -> Iterator[Env]:
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def router(env: Env) -> AsyncIterator[Router]:
     node_keys(env.settings).ensure_current()  # before any node starts: they all load this ring
-    r = Router(env.settings)
+    r = open_router(env.settings)
     await upgrade_global(r.registry)
-    await registry.add_server(r, "a", env.dsn_a, "eu-north", actor="test")
-    await registry.add_server(r, "b", env.dsn_b, "eu-west", actor="test")
+    await Registry(r, "test").add_server("a", env.dsn_a, "eu-north")
+    await Registry(r, "test").add_server("b", env.dsn_b, "eu-west")
     for code, name, server in (("dk", "Denmark", "a"), ("sami", "Sápmi", "b"), ("ca", "Canada", "b")):
-        await registry.create_territory(r, code, name, server, actor="test")
+        await Registry(r, "test").create_territory(code, name, server)
     yield r
     await r.close()
 
@@ -183,7 +181,7 @@ class Node:
         user_id: uuid.UUID | None = None,
         **claims: object,
     ) -> str:
-        settings = self.env.settings.model_copy(update={"public_url": self.url})
+        settings = self.env.settings.replace(http={"public_url": self.url})
         identity = Identity(user_id or uuid.uuid4(), home, STAFF_ROLES if roles is None else roles)
         if not claims:
             return issue_access(node_keys(settings).load(), settings, identity)

@@ -26,15 +26,16 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
+from devstack.system import free_port, wait_for
 from nio import AsyncClient, AsyncClientConfig, RoomMessagesResponse
 
-from core.stack import synapse
-from core.stack.system import free_port, wait_for
+from core.routing import Router
+from devstack import synapse
 from federation import config
 from federation.config import HomeserverConfig
 from federation.homeservers import register_sso_client, set_homeserver
-from territories import registry
-from territories.routing import Router
+from federation.registration import appservice_registration
+from territories.registry import Registry
 from tests.conftest import Env, Node, Proc
 
 TERRITORIES = (("north", "Northland", "a"), ("south", "Southland", "b"))
@@ -67,7 +68,7 @@ def _write(server: Server, tls: synapse.Tls, gateway_port: int, node_url: str) -
     registration.parent.mkdir(parents=True, exist_ok=True)
     registration.write_text(
         json.dumps(
-            synapse.appservice_registration(
+            appservice_registration(
                 territory=server.code,
                 server_name=server.name,
                 url=f"http://127.0.0.1:{gateway_port}/territories/{server.code}",
@@ -100,7 +101,7 @@ async def federation_fixture(
     gateway_port = free_port()
     servers: dict[str, Server] = {}
     for code, name, db_server in TERRITORIES:
-        await registry.create_territory(router, code, name, db_server, actor="test")
+        await Registry(router, "test").create_territory(code, name, db_server)
         hs = synapse.Homeserver(root / code, free_port(), free_port())
         cfg = HomeserverConfig(
             server_name=hs.server_name,

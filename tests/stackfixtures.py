@@ -2,7 +2,7 @@
 
 ``start_second_server`` makes a second PostgreSQL cluster (initdb) on a free port under the
 run's tmp dir, so tests can prove routing across two database servers. Use it in a session
-fixture and stop it with ``core.stack.postgres.stop_cluster(path)`` in the teardown.
+fixture and stop it with ``devstack.postgres.stop_cluster(path)`` in the teardown.
 """
 
 from __future__ import annotations
@@ -10,9 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from core.stack.postgres import ensure_cluster
-from core.stack.system import free_port
+from devstack.postgres import ensure_cluster
+from devstack.system import free_port
 
 
 def start_second_server(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:

@@ -14,9 +14,9 @@ from jsonschema import Draft202012Validator
 from core.events.bus import connect, ensure_stream
 from core.events.consumers import Consumer, run_consumer
 from core.events.envelope import Event, known_types, validate, validator
+from core.routing import Router
 from services.zones.dto import ZoneIn
 from services.zones.service import create_zone
-from territories.routing import Router
 from tests.conftest import Env, Proc, eventually, rows
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "schemas" / "events"
@@ -24,7 +24,7 @@ SCHEMAS = Path(__file__).resolve().parent.parent / "schemas" / "events"
 
 async def make_zones(router: Router, territory: str, mark: str, n: int) -> None:
     for i in range(n):
-        async with router.transaction(territory) as conn:
+        async with router.transaction(await router.lookup(territory)) as conn:
             await create_zone(conn, territory, ZoneIn(name=f"{mark}-{i}", lat=1.0, lng=2.0, radius_m=10.0))
 
 
@@ -95,7 +95,7 @@ async def test_failing_handler_is_retried_not_lost(env: Env, router: Router, wor
             raise RuntimeError("downstream hiccup")
         handled.append(event.id)
 
-    settings = env.settings.model_copy(update={"consumer_max_backoff": 0.2})
+    settings = env.settings.replace(events={"consumer_max_backoff": 0.2})
     nc, js = await connect(settings, "test")
     await ensure_stream(js, settings)
     name = f"test-flaky-{uuid.uuid4().hex[:6]}"
@@ -138,11 +138,11 @@ async def test_every_published_event_matches_its_schema(env: Env, router: Router
             return rows(env.dsn_a, "SELECT count(*) FROM territory_dk.outbox WHERE published_at IS NULL") == [(0,)]
 
         await eventually(published)
-        info = await js.stream_info(env.settings.stream_name)
+        info = await js.stream_info(env.settings.events.stream_name)
         assert info.state.messages > 0
         types = set()
         for seq in range(info.state.first_seq, info.state.last_seq + 1):
-            msg = await js.get_msg(env.settings.stream_name, seq)
+            msg = await js.get_msg(env.settings.events.stream_name, seq)
             event = Event.parse(msg.data)  # validates the envelope
             validate(event.type, event.data)
             assert msg.subject == f"oh.{event.territory}.{event.type}"

@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import ipfshttpclient
 import pytest
+from devstack.system import free_port
 from PIL import Image
 from skimage import data as skdata
 
@@ -33,8 +34,7 @@ from core.evidence import (
     api_multiaddr,
 )
 from core.settings import Settings
-from core.stack import ipfs as stack_ipfs
-from core.stack.system import free_port
+from devstack import ipfs as stack_ipfs
 from tests.conftest import REPO, Node
 
 # ipfshttpclient 0.7 passes urllib3 an argument it ignores (core.evidence silences it outside pytest).
@@ -56,7 +56,7 @@ def _jpeg(side: int, quality: int) -> bytes:
 
 
 def _settings(url: str, **extra: object) -> Settings:
-    return Settings(ipfs_url=url, **extra)  # type: ignore[arg-type]
+    return Settings().replace(evidence={"ipfs_url": url, **extra})
 
 
 def _multiaddr(url: str) -> str:
@@ -152,7 +152,7 @@ async def test_limits(store: EvidenceStore) -> None:
     with pytest.raises(EvidenceTooLarge):
         await store.get(big_cid, max_bytes=CHUNK)
     assert await store.get(big_cid) == big  # default limit: OH_EVIDENCE_MAX_BYTES
-    limited = EvidenceStore(store.settings.model_copy(update={"evidence_max_bytes": 999}))
+    limited = EvidenceStore(store.settings.replace(evidence={"evidence_max_bytes": 999}))
     try:
         with pytest.raises(EvidenceTooLarge):
             await limited.put(small)
@@ -173,14 +173,17 @@ async def test_missing_cid_fails_quickly_as_not_found(store: EvidenceStore) -> N
     with pytest.raises(EvidenceMissing) as missing:
         await store.get(absent, max_bytes=1000)
     elapsed = time.monotonic() - started
-    assert elapsed < store.settings.ipfs_timeout + 3, elapsed
+    assert elapsed < store.settings.evidence.ipfs_timeout + 3, elapsed
     assert missing.value.status == 404 and absent in missing.value.detail
     assert await store.ready()
 
 
 def test_settings_and_addresses() -> None:
     settings = Settings()
-    assert settings.ipfs_url == "http://127.0.0.1:5001" and settings.evidence_max_bytes == 25 * 1024 * 1024
+    assert (
+        settings.evidence.ipfs_url == "http://127.0.0.1:5001"
+        and settings.evidence.evidence_max_bytes == 25 * 1024 * 1024
+    )
     assert allowed_types(settings) == {
         "image/jpeg", "image/png", "image/webp", "video/mp4", "video/quicktime", "video/webm"
     }  # fmt: skip
@@ -327,7 +330,7 @@ def test_install_runs_once_and_atomically(tmp_path: Path, monkeypatch: pytest.Mo
 async def test_daemon_down_is_unavailable_then_restart_works(own_daemon: tuple[Path, str]) -> None:
     folder, url = own_daemon
     port = int(url.rsplit(":", 1)[1])
-    store = EvidenceStore(_settings(url, ipfs_timeout=2.0, retry_after_seconds=7))
+    store = EvidenceStore(_settings(url, ipfs_timeout=2.0).replace(db={"retry_after_seconds": 7}))
     try:
         photo = _jpeg(512, 90)
         cid = await store.put(photo)

@@ -23,6 +23,7 @@ from core.cid import cid_of
 from core.events.bus import connect, ensure_stream
 from core.events.envelope import new_event
 from core.events.outbox import emit
+from core.routing import Router
 from services.impact import badges, rules
 from services.impact.models import badge_definitions
 from services.players.service import ensure_player
@@ -30,9 +31,8 @@ from services.proofs.models import proofs
 from services.proofs.service import Place, Stored, open_assignment, record_proof
 from services.quests.models import assignments
 from services.quests.service import start_quest
-from territories import registry
 from territories.policy import write_policy
-from territories.routing import Router
+from territories.registry import Registry
 from tests.conftest import Env, Node, Proc, eventually, rows
 from tests.test_quests import AMAGER, make_quest, make_zone
 
@@ -48,7 +48,7 @@ def impact_worker(env: Env, router: Router, tmp_path_factory: pytest.TempPathFac
 
 async def new_territory(router: Router, server: str) -> str:
     code = f"imp_{uuid.uuid4().hex[:8]}"
-    await registry.create_territory(router, code, f"Impact {code}", server, actor="test")
+    await Registry(router, "test").create_territory(code, f"Impact {code}", server)
     return code
 
 
@@ -88,7 +88,7 @@ async def approved(
         None,
         {},
     )
-    async with router.transaction(code) as conn:
+    async with router.transaction(await router.lookup(code)) as conn:
         await ensure_player(conn, player)
         await start_quest(conn, quest_id, player)
         assignment = await open_assignment(conn, quest_id, player)
@@ -102,9 +102,9 @@ async def approved(
             await conn.execute(assignments.update().where(assignments.c.id == assignment.id).values(status="completed"))
         ids = {"proof_id": str(proof_id), "quest_id": str(quest_id), "player_id": str(player)}
         if status == "auto_approved":
-            await emit(conn, code, "proof.verified", {**ids, "score": 90, "flags": [], "decision": "auto_approved"})
+            await emit(conn, "proof.verified", {**ids, "score": 90, "flags": [], "decision": "auto_approved"})
         elif status == "validated":
-            await emit(conn, code, "proof.validated", {**ids, "witnesses": 3, **(validated or {})})
+            await emit(conn, "proof.validated", {**ids, "witnesses": 3, **(validated or {})})
     return proof_id
 
 
@@ -168,7 +168,7 @@ async def test_a_validated_proof_pays_out_once_even_when_delivered_three_times(
     # arrives three times (distinct Nats-Msg-Id, so the stream's dedupe window keeps them all),
     # and twice more as new envelopes (a re-emitting validator).
     proof_a = await approved(router, code, quest_id, player, status="needs_community")
-    async with router.transaction(code) as conn:
+    async with router.transaction(await router.lookup(code)) as conn:
         await conn.execute(proofs.update().where(proofs.c.id == proof_a).values(status="validated"))
         await conn.execute(assignments.update().where(assignments.c.player_id == player).values(status="completed"))
     data = {"proof_id": str(proof_a), "quest_id": str(quest_id), "player_id": str(player), "witnesses": 4}
@@ -197,10 +197,10 @@ async def test_a_validated_proof_pays_out_once_even_when_delivered_three_times(
             b_event.subject, json.dumps(b_event.to_json()).encode(), headers={"Nats-Msg-Id": str(b_event.id)}
         )
         last = max(last, ack.seq)
-        assert (await js.stream_info(env.settings.stream_name)).state.last_seq >= last
+        assert (await js.stream_info(env.settings.events.stream_name)).state.last_seq >= last
 
         async def all_handled() -> bool:
-            info = await js.consumer_info(env.settings.stream_name, "impact-validated")
+            info = await js.consumer_info(env.settings.events.stream_name, "impact-validated")
             return info.ack_floor.stream_seq >= last and info.num_ack_pending == 0
 
         await eventually(all_handled, timeout=60)
@@ -281,7 +281,7 @@ async def test_amounts_levels_badges_and_notifications(
         assert (second["xp"], second["tokens"], second["m"]["streak"], second["m"]["total"]) == (79, 16, 1.05, 1.575)
         # 3: the zone counts double now; level 2 (x1.02), streak 3 (x1.10):
         #    2 * 1.5 * 1.02 * 1.1 = 3.366 -> 168.3 -> 168 XP, 33.66 -> 34 tokens; 322 XP: level 3
-        async with router.transaction(code) as conn:
+        async with router.transaction(await router.lookup(code)) as conn:
             await write_policy(conn, rules.KEY, rules.ImpactPolicy, {"zones": {str(zone_id): 2.0}})
         p3 = await approved(router, code, quest_id, player, captured=today)
         third = await paid(env, "b", code, p3)
@@ -383,10 +383,10 @@ async def test_an_unknown_or_rejected_proof_is_not_paid(
     player = uuid.uuid4()
     rejected = await approved(router, code, quest_id, player, status="rejected")
     ghost = uuid.uuid4()
-    async with router.transaction(code) as conn:
+    async with router.transaction(await router.lookup(code)) as conn:
         ids = {"quest_id": str(quest_id), "player_id": str(player)}
-        await emit(conn, code, "proof.validated", {**ids, "proof_id": str(rejected)})
-        await emit(conn, code, "proof.validated", {**ids, "proof_id": str(ghost)})
+        await emit(conn, "proof.validated", {**ids, "proof_id": str(rejected)})
+        await emit(conn, "proof.validated", {**ids, "proof_id": str(ghost)})
     schema = f"territory_{code}"
 
     async def handled() -> bool:

@@ -13,11 +13,12 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 import sqlalchemy as sa
+from devstack.redis import start_redis, stop_redis
+from devstack.system import free_port
 
 from core.events.outbox import emit
 from core.events.tables import inbox
-from core.stack.redis import start_redis, stop_redis
-from core.stack.system import free_port
+from core.routing import Router
 from services.leaderboards import keys, store
 from services.leaderboards.rebuild import rebuild
 from services.ledger import service as ledger
@@ -25,8 +26,7 @@ from services.players.service import ensure_player
 from services.proofs.models import proofs
 from services.quests.models import assignments, quests
 from services.zones.models import zones
-from territories import registry
-from territories.routing import Router
+from territories.registry import Registry
 from tests.conftest import Env, Node, Proc, eventually
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -55,9 +55,9 @@ class World:
     @classmethod
     async def make(cls, router: Router, server: str = "a", names: tuple[str, ...] = ("Astrid", "Bjørn")) -> World:
         code = f"lb_{uuid.uuid4().hex[:10]}"
-        await registry.create_territory(router, code, f"Leaderboard {code}", server, actor="test")
+        await Registry(router, "test").create_territory(code, f"Leaderboard {code}", server)
         world = cls(router, code)
-        async with router.transaction(code) as conn:
+        async with router.transaction(await router.lookup(code)) as conn:
             for i in range(2):
                 zone, quest = uuid.uuid4(), uuid.uuid4()
                 await conn.execute(zones.insert().values(id=zone, name=f"Zone {i}", lat=55.0, lng=12.0, radius_m=900))
@@ -86,7 +86,7 @@ class World:
     async def pay(self, name: str, zone: int, xp: int, at: datetime = NOW, *, conn: Any = None) -> Paid:
         """What the impact service does for an approved proof: a proof mint and ``payout.made``."""
         if conn is None:
-            async with self.router.transaction(self.code) as conn:
+            async with self.router.transaction(await self.router.lookup(self.code)) as conn:
                 return await self.pay(name, zone, xp, at, conn=conn)
         player, zone_id = self.players[name], self.zones[zone]
         quest, assignment, proof = self.quests[zone_id], uuid.uuid4(), uuid.uuid4()
@@ -129,7 +129,7 @@ class World:
             "seq": entry.seq,
             "source": "auto_approved",
         }
-        await emit(conn, self.code, "payout.made", data)
+        await emit(conn, "payout.made", data)
         paid = Paid(entry.seq, player, zone_id, xp, at)
         self.paid.append(paid)
         return paid
@@ -215,11 +215,11 @@ async def test_payouts_rank_players_by_period_and_zone(node: Node, router: Route
             assert (await c.get("/api/leaderboard", params=bad)).status_code == 400, bad
 
         # The same payout announced twice (a second event for the same ledger entry) counts once.
-        async with router.transaction(world.code) as conn:
-            again = await emit(conn, world.code, "payout.made", {**_payout_data(world, world.paid[0])})
+        async with router.transaction(await router.lookup(world.code)) as conn:
+            again = await emit(conn, "payout.made", {**_payout_data(world, world.paid[0])})
 
         async def handled() -> bool:
-            async with router.read(world.code) as conn:
+            async with router.read(await router.lookup(world.code)) as conn:
                 q = sa.select(inbox.c.event_id).where(inbox.c.consumer == "leaderboards", inbox.c.event_id == again.id)
                 return (await conn.execute(q)).first() is not None
 
@@ -306,13 +306,13 @@ class GatedRedis:
 async def test_rebuild_counts_a_payout_racing_it_exactly_once(router: Router, env: Env) -> None:
     """A payout committed after the rebuild's snapshot, and counted by the consumer before the swap,
     is dropped with the old boards and counted again by the catch-up: once in the end."""
-    r = aioredis.from_url(env.settings.redis_url)
+    r = aioredis.from_url(env.settings.redis.url)
     world = await World.make(router)
     for i in range(5):
         await world.pay(("Astrid", "Bjørn")[i % 2], i % 2, 10 + i)
     settings = env.settings
     snapshot_taken, swap_allowed = asyncio.Event(), asyncio.Event()
-    async with router.transaction(world.code) as conn:
+    async with router.transaction(await router.lookup(world.code)) as conn:
         late = await world.pay("Astrid", 1, 1000, conn=conn)  # not committed yet: outside the snapshot
         gated: Any = GatedRedis(r, swap_allowed)
         task = asyncio.create_task(

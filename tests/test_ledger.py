@@ -16,12 +16,12 @@ import pytest
 
 from core.errors import InvalidInput
 from core.events.envelope import validate
+from core.routing import Router
 from services.ledger import audit, merkle, service
 from services.ledger.canonical import GENESIS, Entry, canonical, entry_hash
 from services.ledger.keys import checkpoint_message, load_keys, parse_jwks, verify_signature
 from services.ledger.service import InsufficientFunds, append, checkpoint, inclusion_proof, player_account
-from territories import registry
-from territories.routing import Router
+from territories.registry import Registry
 from tests.conftest import Env, Node, Proc, eventually, rows
 
 CLOSED_DSN = "postgresql://postgres@127.0.0.1:1/nothing"  # nothing listens on port 1
@@ -29,7 +29,7 @@ CLOSED_DSN = "postgresql://postgres@127.0.0.1:1/nothing"  # nothing listens on p
 
 async def new_territory(router: Router, server: str = "a") -> str:
     code = f"lg_{uuid.uuid4().hex[:10]}"
-    await registry.create_territory(router, code, f"Ledger {code}", server, actor="test")
+    await Registry(router, "test").create_territory(code, f"Ledger {code}", server)
     return code
 
 
@@ -41,7 +41,7 @@ async def fill(router: Router, code: str, n: int) -> list[Entry]:
     """``n`` entries: mints to three players, transfers between them, a burn now and then."""
     p = players(3)
     out = []
-    async with router.transaction(code) as conn:
+    async with router.transaction(await router.lookup(code)) as conn:
         for i in range(n):
             if i < 3 or i % 4 == 0:
                 e = await append(
@@ -75,7 +75,7 @@ async def fill(router: Router, code: str, n: int) -> list[Entry]:
 
 
 async def sign(router: Router, env: Env, code: str):  # type: ignore[no-untyped-def]
-    async with router.transaction(code) as conn:
+    async with router.transaction(await router.lookup(code)) as conn:
         return await checkpoint(conn, code, env.settings)
 
 
@@ -136,7 +136,7 @@ def test_canonical_encoding_is_stable_json() -> None:
 async def test_append_chains_entries_and_moves_balances(router: Router) -> None:
     code = await new_territory(router)
     alice, bob = players(2)
-    async with router.transaction(code) as conn:
+    async with router.transaction(await router.lookup(code)) as conn:
         m = await append(
             conn, code, kind="mint", debit="mint", credit=alice, amount=50, xp=20, ref_type="proof", ref_id="p1"
         )
@@ -146,7 +146,7 @@ async def test_append_chains_entries_and_moves_balances(router: Router) -> None:
         )
     assert [m.seq, t.seq, b.seq] == [1, 2, 3]
     assert m.prev_hash == GENESIS and t.prev_hash == m.entry_hash and b.prev_hash == t.entry_hash
-    async with router.read(code) as conn:
+    async with router.read(await router.lookup(code)) as conn:
         stored, _ = await service.list_entries(conn, limit=10)
         assert [e.entry_hash for e in stored] == [m.entry_hash, t.entry_hash, b.entry_hash]
         assert all(entry_hash(code, e) == e.entry_hash for e in stored)
@@ -175,7 +175,7 @@ async def test_append_chains_entries_and_moves_balances(router: Router) -> None:
 )
 async def test_entries_the_rules_refuse_are_400_and_write_nothing(router: Router, fields: dict, reason: str) -> None:
     base = {"kind": "mint", "debit": "mint", "credit": player_account(uuid.uuid4()), "amount": 5}
-    async with router.transaction("dk") as conn:
+    async with router.transaction(await router.lookup("dk")) as conn:
         before = await service.head(conn)
         with pytest.raises(InvalidInput, match=reason) as info:
             await append(conn, "dk", **{**base, **fields})
@@ -186,19 +186,19 @@ async def test_entries_the_rules_refuse_are_400_and_write_nothing(router: Router
 async def test_overdraft_is_refused_and_its_transaction_leaves_nothing(env: Env, router: Router) -> None:
     code = await new_territory(router)
     alice, bob = players(2)
-    async with router.transaction(code) as conn:
+    async with router.transaction(await router.lookup(code)) as conn:
         await append(conn, code, kind="mint", debit="mint", credit=alice, amount=5, xp=3)
     refusal = f"account {alice} has 1 tokens and 3 XP; this transfer needs 2"
     with pytest.raises(InsufficientFunds, match=refusal) as info:
-        async with router.transaction(code) as conn:
+        async with router.transaction(await router.lookup(code)) as conn:
             await append(conn, code, kind="transfer", debit=alice, credit=bob, amount=4)  # fine on its own...
             await append(conn, code, kind="transfer", debit=alice, credit=bob, amount=2)  # ...not with this one
     assert info.value.status == 409 and info.value.code == "insufficient_funds"
     with pytest.raises(InsufficientFunds):  # XP can't be overdrawn either; a missing account has nothing
-        async with router.transaction(code) as conn:
+        async with router.transaction(await router.lookup(code)) as conn:
             await append(conn, code, kind="adjust", debit=alice, credit=bob, amount=0, xp=4, memo="fix")
     with pytest.raises(InsufficientFunds):
-        async with router.transaction(code) as conn:
+        async with router.transaction(await router.lookup(code)) as conn:
             await append(conn, code, kind="transfer", debit=bob, credit=alice, amount=1)
     schema = f"territory_{code}"
     assert rows(env.dsn_a, f"SELECT seq FROM {schema}.ledger_entries") == [(1,)]
@@ -210,7 +210,7 @@ async def test_overdraft_is_refused_and_its_transaction_leaves_nothing(env: Env,
     with pytest.raises(psycopg.errors.CheckViolation):
         rows(env.dsn_a, f"UPDATE {schema}.balances SET tokens = -1 WHERE account = %s", alice)
     # An autocommit connection would drop the head lock after one statement: refused outright.
-    async with router.read(code) as conn:
+    async with router.read(await router.lookup(code)) as conn:
         with pytest.raises(RuntimeError, match=r"router\.transaction"):
             await append(conn, code, kind="mint", debit="mint", credit=alice, amount=1)
 
@@ -222,7 +222,7 @@ async def test_concurrent_appends_get_gapless_sequence_and_a_valid_chain(env: En
     async def writer(i: int) -> list[int]:
         seqs = []
         for j in range(5):
-            async with router.transaction(code) as conn:
+            async with router.transaction(await router.lookup(code)) as conn:
                 e = await append(conn, code, kind="mint", debit="mint", credit=accounts[(i + j) % 5], amount=1, xp=1)
                 seqs.append(e.seq)
         return seqs
@@ -232,7 +232,7 @@ async def test_concurrent_appends_get_gapless_sequence_and_a_valid_chain(env: En
     report = await audit.verify_database(router, code, env.settings)
     assert report.ok, report.problems
     assert report.entries == 200 and report.balances == 2 + 5  # mint, burn and the five players
-    async with router.read(code) as conn:
+    async with router.read(await router.lookup(code)) as conn:
         held = [await service.get_balance(conn, a) for a in accounts]
     assert sum(tokens for tokens, _ in held) == 200
 
@@ -244,7 +244,7 @@ async def test_one_territorys_appends_do_not_wait_for_anothers(router: Router) -
     release = asyncio.Event()
 
     async def hold_the_head() -> None:
-        async with router.transaction(busy) as conn:
+        async with router.transaction(await router.lookup(busy)) as conn:
             await append(conn, busy, kind="mint", debit="mint", credit=account, amount=1)
             held.set()
             await release.wait()
@@ -253,11 +253,11 @@ async def test_one_territorys_appends_do_not_wait_for_anothers(router: Router) -
     await held.wait()
     try:
         async with asyncio.timeout(5):  # another territory on the same server goes straight through
-            async with router.transaction(free) as conn:
+            async with router.transaction(await router.lookup(free)) as conn:
                 assert (await append(conn, free, kind="mint", debit="mint", credit=account, amount=1)).seq == 1
 
         async def second_in_busy() -> int:
-            async with router.transaction(busy) as conn:
+            async with router.transaction(await router.lookup(busy)) as conn:
                 return (await append(conn, busy, kind="mint", debit="mint", credit=account, amount=1)).seq
 
         waiting = asyncio.create_task(second_in_busy())
@@ -302,7 +302,7 @@ async def ledger_with_checkpoint(env: Env, router: Router) -> str:
 # --- checkpoints ----------------------------------------------------------------------------------
 async def test_checkpoint_signs_the_root_and_emits_an_event_once(env: Env, router: Router) -> None:
     code = await new_territory(router)
-    async with router.transaction(code) as conn:
+    async with router.transaction(await router.lookup(code)) as conn:
         assert await checkpoint(conn, code, env.settings) is None  # empty ledger: nothing to sign
     entries = await fill(router, code, 5)
     cp = await sign(router, env, code)
@@ -386,7 +386,7 @@ async def test_verify_names_the_first_bad_entry_and_old_proofs_still_hold(env: E
     report = json.loads(env.cli("ledger", "verify", code, "--json", check=False).stdout)
     assert report["ok"] is False and report["first_bad_entry"] == 6
     # Entry 1 is untouched: its proof against the old checkpoint (8 entries) still holds.
-    async with router.read(code) as conn:
+    async with router.read(await router.lookup(code)) as conn:
         proof = await inclusion_proof(conn, code, 1, old.tree_size)
     assert proof.checkpoint == old
     assert entry_hash(code, proof.entry) == proof.entry.entry_hash

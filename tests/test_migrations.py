@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 
-from territories import registry
+from core.routing import Router
 from territories.migrate import head
-from territories.routing import Router
+from territories.registry import Registry
 from tests.conftest import Env, rows
 
 N = 200
@@ -25,9 +25,7 @@ async def test_migrate_all_200_skip_and_resume(env: Env, router: Router) -> None
     async def provision(i: int, code: str) -> None:
         async with gate:
             # An older template revision, as if these territories predate the latest release.
-            await registry.create_territory(
-                router, code, f"Mig {i}", "a" if i % 2 else "b", actor="test", target="t0001"
-            )
+            await Registry(router, "test").create_territory(code, f"Mig {i}", "a" if i % 2 else "b", target="t0001")
 
     await asyncio.gather(*(provision(i, c) for i, c in enumerate(codes)))
     broken = "mig_042"  # on server b

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from devstack.system import free_port
 
-from core.stack.system import free_port
-from territories.routing import Router
+from core.routing import Router
 from tests.conftest import Env, Node, Proc, start_node
 from tests.test_impact import approved, new_territory, paid, quest_in
 

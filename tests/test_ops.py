@@ -7,10 +7,11 @@ import json
 import signal
 from pathlib import Path
 
-from core.stack.postgres import ensure_cluster, ensure_database, stop_cluster
-from core.stack.system import free_port
-from territories import registry
-from territories.routing import Router
+from devstack.postgres import ensure_cluster, ensure_database, stop_cluster
+from devstack.system import free_port
+
+from core.routing import Router
+from territories.registry import Registry
 from tests.conftest import Env, Node, rows, start_node
 
 
@@ -54,8 +55,8 @@ async def test_server_down_is_503_while_other_territories_work(env: Env, router:
     path, port = tmp_path / "pg-c", free_port()
     server = ensure_cluster(path, port)
     dsn_c = ensure_database(server, "oneheart")
-    await registry.add_server(router, "c", dsn_c, "eu-south", actor="test")
-    await registry.create_territory(router, "it", "Italia", "c", actor="test")
+    await Registry(router, "test").add_server("c", dsn_c, "eu-south")
+    await Registry(router, "test").create_territory("it", "Italia", "c")
     node = start_node(env, tmp_path / "node.log")
     try:
         async with node.client("it") as it, node.client("dk") as dk:

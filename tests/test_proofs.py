@@ -17,12 +17,12 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
+from devstack.system import free_port
 from multiformats import CID, multihash
 
 from core.cid import cid_of
-from core.stack.system import free_port
+from core.routing import Router
 from services.proofs.service import Place, Stored, open_assignment, record_proof
-from territories.routing import Router
 from tests.conftest import Env, Node, Proc, eventually, rows, start_node
 from tests.photos import jpeg
 from tests.test_quests import AMAGER, make_quest, make_zone, player
@@ -273,7 +273,7 @@ async def test_a_proof_whose_verification_keeps_failing_goes_to_people(
         await c.post(f"/api/quests/{quests['beach']}/start")
     lost = b"bytes the IPFS node never saw " + uuid.uuid4().bytes
     quest_id = uuid.UUID(quests["beach"])
-    async with router.transaction("dk") as conn:
+    async with router.transaction(await router.lookup("dk")) as conn:
         assignment = await open_assignment(conn, quest_id, user)
         place = Place(*BEACH, 5.0, datetime.now(UTC))
         stored = Stored(

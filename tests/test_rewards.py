@@ -12,10 +12,10 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from core.routing import Router
 from services.ledger import service as ledger
 from services.ledger.models import balances, ledger_entries
 from services.rewards.models import redemptions, rewards
-from territories.routing import Router
 from tests.conftest import Env, Node, rows
 from tests.test_tokens import balance_of, funded_player, headers, new_territory
 
@@ -31,13 +31,13 @@ async def make_reward(node: Node, code: str, **over: object) -> dict[str, object
 
 
 async def reward_stock(router: Router, code: str, reward_id: object) -> int:
-    async with router.read(code) as conn:
+    async with router.read(await router.lookup(code)) as conn:
         return int((await conn.execute(sa.select(rewards.c.stock).where(rewards.c.id == reward_id))).scalar_one())
 
 
 async def reconcile(router: Router, env: Env, code: str) -> dict[str, int]:
     """Balances agree with the entries, sum to zero, none below zero but mint; ledger verify passes."""
-    async with router.read(code) as conn:
+    async with router.read(await router.lookup(code)) as conn:
         held = {r.account: r.tokens for r in await conn.execute(sa.select(balances.c.account, balances.c.tokens))}
         moved: Counter[str] = Counter()
         E = ledger_entries
@@ -117,7 +117,7 @@ async def test_redeem_burns_price_and_takes_stock(node: Node, router: Router, en
 
     assert await balance_of(router, code, f"player:{rich}") == 20
     assert await balance_of(router, code, f"player:{poor}") == 39
-    async with router.read(code) as conn:
+    async with router.read(await router.lookup(code)) as conn:
         entry = (await conn.execute(sa.select(ledger_entries).where(ledger_entries.c.seq == done["seq"]))).one()
     assert (entry.kind, entry.debit, entry.credit, entry.amount) == ("burn", f"player:{rich}", "burn", 40)
     assert (entry.ref_type, entry.ref_id) == ("redemption", done["id"])
@@ -145,7 +145,7 @@ async def test_100_concurrent_redemptions_of_10_units(node: Node, router: Router
 
     assert await reward_stock(router, code, reward["id"]) == 0
     winners = {r.json()["player_id"] for r in answers if r.status_code == 201}
-    async with router.read(code) as conn:
+    async with router.read(await router.lookup(code)) as conn:
         bought = (await conn.execute(sa.select(redemptions.c.player_id, redemptions.c.seq))).all()
         burns, _ = await ledger.list_entries(conn, limit=100, kind="burn")
     assert {str(p) for p, _ in bought} == winners and len(bought) == stock

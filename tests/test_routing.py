@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import random
+from typing import Any
 
 import pytest
 
-from territories.routing import Router, Territory
+from core.routing import Router, Territory
+from territories.registry import RegistryDirectory
 from tests.conftest import ADMIN_TOKEN, Env, Node, rows
 
 
@@ -112,18 +114,23 @@ async def test_invalidation_during_a_lookup_is_not_undone(env: Env, router: Rout
     """A lookup that read the registry before a change must not cache its stale row after
     the change's invalidation arrived (it would then be served for the whole TTL)."""
 
-    class SlowRouter(Router):
+    class SlowDirectory(RegistryDirectory):
         def __init__(self) -> None:
-            super().__init__(env.settings.model_copy(update={"registry_cache_ttl": 300}), router.registry)
+            super().__init__(env.settings)
             self.reading, self.release = asyncio.Event(), asyncio.Event()
 
-        async def _fetch(self, code: str) -> Territory:
-            territory = await super()._fetch(code)  # reads "active"
+        async def territory(self, conn: Any, code: str) -> Territory | None:
+            territory = await super().territory(conn, code)  # reads "active"
             self.reading.set()
             await self.release.wait()
             return territory
 
-    slow = SlowRouter()
+    directory = SlowDirectory()
+
+    class SlowRouter(Router):
+        reading, release = directory.reading, directory.release
+
+    slow = SlowRouter(env.settings.replace(registry={"cache_ttl": 300}), directory, router.registry)
     lookup = asyncio.create_task(slow.lookup("dk"))
     await slow.reading.wait()
     slow.invalidate("dk")  # e.g. territory.suspended arrives now

@@ -16,7 +16,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from core.stack import synapse
+from devstack import synapse
 from federation.rooms import slug
 from tests.conftest import Env, Node, Proc, eventually, rows
 from tests.matrixfixtures import Federation, Gateway, MatrixUser, federation_fixture, gateway_fixture  # noqa: F401

@@ -13,12 +13,13 @@ import time
 from pathlib import Path
 
 import pytest
+from devstack.system import free_port
 
-from core.stack import synapse
-from core.stack.system import free_port
+from devstack import synapse
 from federation import config
 from federation.config import HomeserverConfig
 from federation.matrix import Bot, RateLimited
+from federation.registration import appservice_registration
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -28,7 +29,7 @@ async def test_rate_limits_are_respected(tmp_path: Path) -> None:
     cfg = HomeserverConfig(hs.server_name, hs.url, config.new_token(), config.new_token())
     registration = hs.folder / "appservice.json"
     registration.parent.mkdir(parents=True)
-    doc = synapse.appservice_registration(
+    doc = appservice_registration(
         territory="rl", server_name=hs.server_name, url=None, as_token=cfg.as_token, hs_token=cfg.hs_token
     )
     registration.write_text(json.dumps({**doc, "rate_limited": True}))

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from devstack.cli import read_stack_env, stack_app
 from typer.testing import CliRunner
 
-from core.stack import ipfs, nats, postgres, redis, system
-from core.stack.cli import read_stack_env, stack_app
+from devstack import ipfs, nats, postgres, redis, system
 from tests.stackfixtures import start_second_server
 
 

@@ -8,11 +8,11 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
+from core.routing import Router
 from services.ledger import service as ledger
 from services.ledger.models import ledger_entries
 from services.players.service import ensure_player
-from territories import registry
-from territories.routing import Router
+from territories.registry import Registry
 from tests.conftest import Env, Node, rows
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -20,14 +20,14 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 async def new_territory(router: Router, server: str = "a") -> str:
     code = f"tk_{uuid.uuid4().hex[:10]}"
-    await registry.create_territory(router, code, f"Tokens {code}", server, actor="test")
+    await Registry(router, "test").create_territory(code, f"Tokens {code}", server)
     return code
 
 
 async def funded_player(router: Router, code: str, tokens: int, name: str | None = None) -> uuid.UUID:
     """A player of ``code`` holding ``tokens`` (minted as if paid for a proof)."""
     user = uuid.uuid4()
-    async with router.transaction(code) as conn:
+    async with router.transaction(await router.lookup(code)) as conn:
         await ensure_player(conn, user, name)
         if tokens:
             await ledger.append(
@@ -52,7 +52,7 @@ def headers(node: Node, code: str, user: uuid.UUID, *roles: str, key: str | None
 
 
 async def balance_of(router: Router, code: str, account: str) -> int:
-    async with router.read(code) as conn:
+    async with router.read(await router.lookup(code)) as conn:
         tokens, _ = await ledger.get_balance(conn, account)
     return tokens
 
@@ -90,7 +90,7 @@ async def test_transfer_moves_tokens_once_per_key(node: Node, router: Router, en
             ({**body, "amount": -5}, "amount"),
             ({**body, "to_player": str(alice)}, "yourself"),
             ({**body, "to_player": str(uuid.uuid4())}, "has no player"),
-            ({**body, "amount": env.settings.token_transfer_max + 1}, "at most"),
+            ({**body, "amount": env.settings.economy.token_transfer_max + 1}, "at most"),
             ({**body, "memo": ""}, "memo"),
         ):
             r = await post(bad)
@@ -113,7 +113,7 @@ async def test_transfer_moves_tokens_once_per_key(node: Node, router: Router, en
 
     assert await balance_of(router, code, f"player:{alice}") == 70
     assert await balance_of(router, code, f"player:{bob}") == 30
-    async with router.read(code) as conn:
+    async with router.read(await router.lookup(code)) as conn:
         entries, _ = await ledger.list_entries(conn, limit=10, kind="transfer")
     assert [(e.debit, e.credit, e.amount, e.memo) for e in entries] == [
         (f"player:{alice}", f"player:{bob}", 30, "for the bus")
@@ -150,7 +150,11 @@ async def test_sponsor_contributions_mint_into_pools(node: Node, router: Router,
 
         r = await c.post("/api/pools/global/contributions", json={"amount": 5}, headers=headers(node, here, sponsor))
         assert r.status_code == 403  # players do not fund pools
-        for pool, amount in (("nowhere", 5), ("territory", 0), ("territory", env.settings.pool_contribution_max + 1)):
+        for pool, amount in (
+            ("nowhere", 5),
+            ("territory", 0),
+            ("territory", env.settings.economy.pool_contribution_max + 1),
+        ):
             r = await c.post(f"/api/pools/{pool}/contributions", json={"amount": amount}, headers=h)
             assert r.status_code == 400, (pool, amount, r.text)
 
@@ -177,7 +181,7 @@ async def test_sponsor_contributions_mint_into_pools(node: Node, router: Router,
         assert total["territories"] >= 5
 
     # The ledger says who funded what: a mint into the pool naming the sponsor and the contribution.
-    async with router.read(here) as conn:
+    async with router.read(await router.lookup(here)) as conn:
         entry = (await conn.execute(sa.select(ledger_entries).where(ledger_entries.c.seq == made["seq"]))).one()
     assert (entry.kind, entry.debit, entry.credit, entry.amount) == ("mint", "mint", "pool:territory", 500)
     assert (entry.ref_type, entry.ref_id, entry.memo) == ("contribution", made["id"], f"sponsor:{sponsor} beach fund")

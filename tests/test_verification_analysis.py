@@ -16,8 +16,9 @@ from PIL import ExifTags, Image, ImageFilter
 from skimage import data
 from typer.testing import CliRunner
 
-from services.verification import media, model, safety, signals, train
-from services.verification.media import CorruptMedia, UnsupportedMedia
+from core import media
+from core.media import CorruptMedia, UnsupportedMedia
+from services.verification import model, safety, signals, train
 from services.verification.model import Thresholds, decide
 from services.verification.signals import Signals, features, flags
 

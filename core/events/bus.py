@@ -13,7 +13,7 @@ from core.settings import Settings
 
 async def connect(settings: Settings, name: str) -> tuple[Client, JetStreamContext]:
     nc = await nats.connect(
-        settings.nats_url,
+        settings.events.nats_url,
         name=f"oneheart-{name}",
         connect_timeout=3,
         max_reconnect_attempts=-1,
@@ -24,14 +24,14 @@ async def connect(settings: Settings, name: str) -> tuple[Client, JetStreamConte
 
 async def ensure_stream(js: JetStreamContext, settings: Settings) -> None:
     config = StreamConfig(
-        name=settings.stream_name,
+        name=settings.events.stream_name,
         subjects=["oh.>"],
         retention=RetentionPolicy.LIMITS,
         storage=StorageType.FILE,
         discard=DiscardPolicy.OLD,
-        duplicate_window=settings.stream_duplicate_window,
+        duplicate_window=settings.events.stream_duplicate_window,
     )
     try:
-        await js.stream_info(settings.stream_name)
+        await js.stream_info(settings.events.stream_name)
     except NotFoundError:
         await js.add_stream(config)

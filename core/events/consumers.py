@@ -25,8 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.events.envelope import Event
 from core.events.tables import inbox
+from core.routing import Router, UnknownTerritory
 from core.settings import Settings
-from territories.routing import Router, UnknownTerritory
 
 log = structlog.get_logger(__name__)
 HANDLED = Counter("oh_events_handled_total", "Events handled by consumers", ["consumer", "outcome"])
@@ -46,7 +46,7 @@ class Consumer:
 
 async def _run_once(router: Router, consumer: Consumer, event: Event, handler: Handler) -> bool:
     """Run ``handler`` unless the inbox says this consumer already handled the event."""
-    async with router.transaction(event.territory) as conn:
+    async with router.transaction(await router.lookup(event.territory)) as conn:
         claimed = (
             await conn.execute(
                 insert(inbox)
@@ -84,7 +84,7 @@ async def handle_message(router: Router, consumer: Consumer, msg: Msg, settings:
         deliveries = msg.metadata.num_delivered if msg.metadata else 1
         if consumer.give_up is not None and consumer.max_deliveries and deliveries >= consumer.max_deliveries:
             return await _give_up(router, consumer, msg, event, deliveries, exc, settings)
-        delay = backoff(deliveries, settings.consumer_max_backoff)
+        delay = backoff(deliveries, settings.events.consumer_max_backoff)
         log.warning(
             "event handler failed; will retry",
             consumer=consumer.name,
@@ -114,7 +114,7 @@ async def _give_up(
         await _run_once(router, consumer, event, consumer.give_up)
     except Exception as again:  # the fallback failed too (database down): keep the event
         log.warning("give-up handler failed; will retry", consumer=consumer.name, error=str(again))
-        await msg.nak(delay=settings.consumer_max_backoff)
+        await msg.nak(delay=settings.events.consumer_max_backoff)
         return "failed"
     await msg.ack()
     return "gave_up"
@@ -124,11 +124,11 @@ async def run_consumer(router: Router, js: JetStreamContext, consumer: Consumer,
     sub = await js.pull_subscribe(
         consumer.subject,
         durable=consumer.name,
-        stream=settings.stream_name,
+        stream=settings.events.stream_name,
         config=ConsumerConfig(
             ack_policy=AckPolicy.EXPLICIT,
             deliver_policy=DeliverPolicy.ALL,
-            ack_wait=settings.consumer_ack_wait,
+            ack_wait=settings.events.consumer_ack_wait,
             max_deliver=-1,
             max_ack_pending=1000,
         ),
@@ -149,7 +149,7 @@ async def run_consumer(router: Router, js: JetStreamContext, consumer: Consumer,
     log.info("consumer started", consumer=consumer.name, subject=consumer.subject, concurrency=consumer.concurrency)
     while True:
         try:
-            msgs = await sub.fetch(settings.consumer_batch, timeout=1)
+            msgs = await sub.fetch(settings.events.consumer_batch, timeout=1)
         except (nats.errors.TimeoutError, TimeoutError):  # nothing to fetch (nats-py raises either)
             continue
         except Exception as exc:  # NATS reconnecting, server restarting: wait and fetch again

@@ -9,16 +9,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.events.envelope import Event, new_event
 from core.events.tables import outbox
+from core.routing import territory_of
 
 CHANNEL = "oh_outbox"
 
 
-async def emit(conn: AsyncConnection, territory: str, event_type: str, data: dict[str, Any]) -> Event:
-    """Queue ``event_type`` for ``territory``; it is published only if the transaction commits.
-
-    ``conn`` must be a transaction scoped to that territory's schema. The NOTIFY (also
-    transactional) wakes the relay at commit.
-    """
+async def emit(conn: AsyncConnection, event_type: str, data: dict[str, Any]) -> Event:
+    """Queue ``event_type`` for the connection's territory (or the registry's ``global``); it
+    is published only if the transaction commits. The NOTIFY (also transactional) wakes the
+    relay at commit."""
+    territory = territory_of(conn)
     event = new_event(territory, event_type, data)
     await conn.execute(
         outbox.insert().values(id=event.id, type=event_type, subject=event.subject, envelope=event.to_json())

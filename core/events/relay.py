@@ -21,18 +21,14 @@ import structlog
 from nats.js import JetStreamContext
 from prometheus_client import Counter
 
+from core.codes import GLOBAL
 from core.events.outbox import CHANNEL
 from core.events.tables import outbox
+from core.routing import Router
 from core.settings import Settings
-from territories import models
-from territories.codes import GLOBAL, quoted_schema
-from territories.routing import Router
-from territories.servers import full_dsn
 
 log = structlog.get_logger(__name__)
 PUBLISHED = Counter("oh_events_published_total", "Outbox events published to JetStream", ["territory"])
-
-_PENDING_CHUNK = 200
 
 
 class Relay:
@@ -50,7 +46,7 @@ class Relay:
                     await self.sweep()
                 except Exception as exc:  # a passing database error must not stop the relay
                     log.warning("outbox sweep failed; retrying", error=f"{type(exc).__name__}: {exc}")
-                await asyncio.sleep(self.settings.relay_sweep_interval)
+                await asyncio.sleep(self.settings.events.relay_sweep_interval)
         finally:
             drainer.cancel()
             for task in self._listeners.values():
@@ -69,41 +65,15 @@ class Relay:
                 log.warning("outbox drain failed", territory=code, error=f"{type(exc).__name__}: {exc}")
 
     async def pending(self) -> list[str]:
-        """Codes (and ``global``) with unpublished outbox rows, one query per server chunk."""
+        """Codes (and ``global``) with unpublished outbox rows, a few queries per server."""
         found: list[str] = []
-        async with self.router.transaction(GLOBAL) as conn:
+        async with self.router.registry_read() as conn:
             if (await conn.execute(sa.select(sa.exists().where(outbox.c.published_at.is_(None))))).scalar():
                 found.append(GLOBAL)
-            rows = (
-                await conn.execute(
-                    sa.select(models.territories.c.code, models.territories.c.server_alias)
-                    .where(models.territories.c.status != "provisioning")
-                    .order_by(models.territories.c.code)
-                )
-            ).all()
-        by_server: dict[str, list[str]] = {}
-        for code, alias in rows:
-            by_server.setdefault(alias, []).append(code)
-        for alias, codes in by_server.items():
-            try:
-                found.extend(await self._pending_on(alias, codes))
-            except Exception as exc:  # one server down must not stop the others
-                log.warning("outbox sweep failed", server=alias, error=str(exc))
-        return found
-
-    async def _pending_on(self, alias: str, codes: list[str]) -> list[str]:
-        engine = await self.router.engine(alias)
-        found: list[str] = []
-        async with engine.connect() as conn:
-            for i in range(0, len(codes), _PENDING_CHUNK):
-                chunk = codes[i : i + _PENDING_CHUNK]
-                # Identifiers come from checked codes (quoted_schema validates again).
-                union = " UNION ALL ".join(
-                    f"SELECT '{c}' WHERE EXISTS (SELECT 1 FROM {quoted_schema(c)}.outbox WHERE published_at IS NULL)"
-                    for c in chunk
-                )
-                found.extend(r[0] for r in (await conn.execute(sa.text(union))).all())
-        return found
+        waiting = await self.router.across("outbox", "EXISTS (SELECT 1 FROM {table} WHERE published_at IS NULL)")
+        for alias, error in waiting.errors.items():  # one server down must not stop the others
+            log.warning("outbox sweep failed", server=alias, error=error)
+        return found + sorted(code for code, pending in waiting.values.items() if pending)
 
     async def drain(self, code: str) -> int:
         """Publish every pending row of one territory; returns how many were published."""
@@ -111,13 +81,18 @@ class Relay:
         total = 0
         async with lock:
             while True:
-                async with self.router.transaction(code) as conn:
+                opened = (
+                    self.router.registry_transaction()
+                    if code == GLOBAL
+                    else self.router.transaction(await self.router.lookup(code))
+                )
+                async with opened as conn:
                     rows = (
                         await conn.execute(
                             sa.select(outbox.c.id, outbox.c.subject, outbox.c.envelope)
                             .where(outbox.c.published_at.is_(None))
                             .order_by(outbox.c.created_at, outbox.c.id)
-                            .limit(self.settings.relay_batch)
+                            .limit(self.settings.events.relay_batch)
                             .with_for_update(skip_locked=True)
                         )
                     ).all()
@@ -129,7 +104,7 @@ class Relay:
                     )
                 total += len(rows)
                 PUBLISHED.labels(code).inc(len(rows))
-                if len(rows) < self.settings.relay_batch:
+                if len(rows) < self.settings.events.relay_batch:
                     return total
 
     async def _publish(self, rows: Sequence[Any]) -> None:
@@ -138,7 +113,7 @@ class Relay:
                 self.js.publish(
                     r.subject,
                     json.dumps(r.envelope, separators=(",", ":")).encode(),
-                    stream=self.settings.stream_name,
+                    stream=self.settings.events.stream_name,
                     headers={"Nats-Msg-Id": str(r.id)},
                 )
                 for r in rows
@@ -154,11 +129,9 @@ class Relay:
                 log.warning("outbox drain failed", territory=code, error=str(exc))
 
     async def _servers(self) -> dict[str, str]:
-        async with self.router.registry.connect() as conn:
-            rows = (await conn.execute(sa.select(models.db_servers.c.alias, models.db_servers.c.dsn))).all()
-        servers = {alias: full_dsn(self.settings, alias, dsn) for alias, dsn in rows}
-        if self.settings.registry_dsn not in servers.values():
-            servers["registry"] = self.settings.registry_dsn
+        servers = await self.router.servers()
+        if self.settings.registry.dsn not in servers.values():
+            servers["registry"] = self.settings.registry.dsn
         return servers
 
     async def _listen(self, alias: str, dsn: str) -> None:
@@ -170,7 +143,7 @@ class Relay:
         while True:
             conn: asyncpg.Connection | None = None
             try:
-                conn = await asyncpg.connect(dsn, timeout=self.settings.db_connect_timeout)
+                conn = await asyncpg.connect(dsn, timeout=self.settings.db.connect_timeout)
                 await conn.add_listener(CHANNEL, on_notify)
                 closed = asyncio.Event()
                 conn.add_termination_listener(lambda _c, ev=closed: ev.set())

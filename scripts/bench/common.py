@@ -15,12 +15,12 @@ from pathlib import Path
 
 import httpx
 import psycopg
+from devstack.cli import read_stack_env
+from devstack.postgres import ensure_database
+from devstack.system import apt_install, free_port, wait_for
 
 from core.settings import Settings
-from core.stack import nats as stack_nats
-from core.stack.cli import read_stack_env
-from core.stack.postgres import ensure_database
-from core.stack.system import apt_install, free_port, wait_for
+from devstack import nats as stack_nats
 
 REPO = Path(__file__).resolve().parents[2]
 PY = sys.executable
@@ -29,7 +29,7 @@ PY = sys.executable
 def scratch_database(name: str) -> str:
     """A fresh database on the stack's primary server; returns its DSN."""
     settings = Settings()
-    server = settings.registry_dsn.rsplit("/", 1)[0] + "/postgres"
+    server = settings.registry.dsn.rsplit("/", 1)[0] + "/postgres"
     with psycopg.connect(server, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     return ensure_database(server, name)

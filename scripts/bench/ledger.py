@@ -33,15 +33,15 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from core.auth import Identity, issue_access, node_keys
+from core.routing import Router
 from core.settings import Settings
 from scripts.bench.common import PY, env_for, free_port, scratch_database, start
 from services.ledger import audit, merkle, service
 from services.ledger.canonical import GENESIS, Entry, canonical, entry_hash
 from services.ledger.verify import verify
 from services.zones.models import zones
-from territories import registry
 from territories.migrate import upgrade_global
-from territories.routing import Router
+from territories.registry import Registry, open_router
 
 WRITERS = 16
 
@@ -56,7 +56,7 @@ async def appends(router: Router, codes: list[str], per_writer: int) -> int:
 
     async def writer(code: str, i: int) -> None:
         for j in range(per_writer):
-            async with router.transaction(code) as conn:
+            async with router.transaction(await router.lookup(code)) as conn:
                 await service.append(
                     conn, code, kind="mint", debit="mint", credit=accounts[(i + j) % 50], amount=1, xp=1
                 )
@@ -70,7 +70,7 @@ async def plain_inserts(router: Router, codes: list[str], per_writer: int) -> in
 
     async def writer(code: str) -> None:
         for _ in range(per_writer):
-            async with router.transaction(code) as conn:
+            async with router.transaction(await router.lookup(code)) as conn:
                 await conn.execute(zones.insert().values(id=uuid.uuid4(), name="b", lat=1.0, lng=1.0, radius_m=1.0))
 
     await asyncio.gather(*(writer(code) for code in codes for _ in range(WRITERS)))
@@ -79,7 +79,9 @@ async def plain_inserts(router: Router, codes: list[str], per_writer: int) -> in
 
 def _load_process(dsn: str, data: str, code: str, plain: bool, per_writer: int, barrier: Any, out: Any) -> None:
     async def go() -> None:
-        router = Router(Settings(registry_dsn=dsn, data_dir=Path(data), db_pool_size=WRITERS + 2))
+        router = open_router(
+            Settings(data_dir=Path(data)).replace(registry={"dsn": dsn}, db={"pool_size": WRITERS + 2})
+        )
         work = plain_inserts if plain else appends
         await work(router, [code], 3)  # connect the pool, warm the statement caches
         barrier.wait()
@@ -262,29 +264,29 @@ async def main() -> None:
     big_n = 100_000 if quick else 1_000_000
     dsn = scratch_database("oh_bench_ledger")
     data = Path(tempfile.mkdtemp(prefix="oh-bench-ledger-"))
-    settings = Settings(registry_dsn=dsn, data_dir=data, db_pool_size=4 * WRITERS + 4)
-    router = Router(settings)
+    settings = Settings(data_dir=data).replace(registry={"dsn": dsn}, db={"pool_size": 4 * WRITERS + 4})
+    router = open_router(settings)
     await upgrade_global(router.registry)
-    await registry.add_server(router, "main", dsn, "bench", actor="bench")
+    await Registry(router, "bench").add_server("main", dsn, "bench")
     codes = [f"bench_l{i}" for i in range(1, 6)]
     for code in codes:
-        await registry.create_territory(router, code, code, "main", actor="bench")
+        await Registry(router, "bench").create_territory(code, code, "main")
     try:
         # 1. appends
         base = load(dsn, data, codes[:1], per_writer, plain=True)
         one = load(dsn, data, codes[:1], per_writer)
         same = load(dsn, data, codes[:1] * 4, per_writer)
         four = load(dsn, data, codes[1:5], per_writer)
-        async with router.transaction(codes[0]) as conn:
+        async with router.transaction(await router.lookup(codes[0])) as conn:
             await service.append(conn, codes[0], kind="mint", debit="mint", credit=player(), amount=1)
         started = time.perf_counter()
         for _ in range(200):
-            async with router.transaction(codes[0]) as conn:
+            async with router.transaction(await router.lookup(codes[0])) as conn:
                 await service.append(conn, codes[0], kind="mint", debit="mint", credit=player(), amount=1)
         single = (time.perf_counter() - started) / 200
         started = time.perf_counter()
         for _ in range(10):
-            async with router.transaction(codes[0]) as conn:
+            async with router.transaction(await router.lookup(codes[0])) as conn:
                 for _ in range(100):
                     await service.append(conn, codes[0], kind="mint", debit="mint", credit=player(), amount=1)
         batched = 1000 / (time.perf_counter() - started)
@@ -316,20 +318,20 @@ async def main() -> None:
 
         # 3. a big ledger
         big = "bench_big"
-        await registry.create_territory(router, big, "big", "main", actor="bench")
+        await Registry(router, "bench").create_territory(big, "big", "main")
         seconds = bulk_load(dsn, big, big_n)
         print(f"\n3. {big_n:,} entries generated and loaded with COPY in {seconds:.1f} s")
         started = time.perf_counter()
-        async with router.transaction(big) as conn:
+        async with router.transaction(await router.lookup(big)) as conn:
             first = await service.checkpoint(conn, big, settings)
         took = (time.perf_counter() - started) * 1000
         print(f"   first checkpoint (root from the head's frontier; makes the key): {took:.2f} ms")
         assert first is not None
-        async with router.transaction(big) as conn:
+        async with router.transaction(await router.lookup(big)) as conn:
             for _ in range(37):
                 await service.append(conn, big, kind="mint", debit="mint", credit=player(), amount=1)
         started = time.perf_counter()
-        async with router.transaction(big) as conn:
+        async with router.transaction(await router.lookup(big)) as conn:
             second = await service.checkpoint(conn, big, settings)
         took = (time.perf_counter() - started) * 1000
         print(f"   next checkpoint (key already made, 37 entries later): {took:.2f} ms")
@@ -337,12 +339,12 @@ async def main() -> None:
         rng = random.Random(6)
         samples, path_len = [], 0
         for _ in range(50):  # warm-up
-            async with router.read(big) as conn:
+            async with router.read(await router.lookup(big)) as conn:
                 await service.inclusion_proof(conn, big, rng.randint(1, big_n), first.tree_size)
         for _ in range(1000):
             seq = rng.randint(1, big_n)
             started = time.perf_counter()
-            async with router.read(big) as conn:
+            async with router.read(await router.lookup(big)) as conn:
                 proof = await service.inclusion_proof(conn, big, seq, first.tree_size)
             samples.append(time.perf_counter() - started)
             leaf = merkle.leaf_hash(proof.entry.entry_hash)
@@ -352,7 +354,7 @@ async def main() -> None:
         samples = []
         for _ in range(200):
             started = time.perf_counter()
-            async with router.read(big) as conn:
+            async with router.read(await router.lookup(big)) as conn:
                 old, new, path = await service.consistency_proof(conn, big, first.tree_size, second.tree_size)
             samples.append(time.perf_counter() - started)
         assert merkle.verify_consistency(old.tree_size, new.tree_size, old.root, new.root, path)

@@ -37,8 +37,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from core.events.outbox import emit
 from core.evidence import EvidenceStore
+from core.routing import Router
 from core.settings import Settings
-from core.stack import synapse
+from devstack import synapse
+from federation.registration import appservice_registration
 from scripts.bench.common import PY, cli, env_for, free_port, private_nats, scratch_database, start
 from scripts.bench.proofs import distinct_photos
 from services.players.service import ensure_player
@@ -49,7 +51,7 @@ from services.quests.service import create_quest, start_quest
 from services.social.models import matrix_rooms, social_posts
 from services.zones.dto import ZoneIn
 from services.zones.service import create_zone
-from territories.routing import Router
+from territories.registry import open_router
 
 A, B = "bench_mx_a", "bench_mx_b"
 
@@ -97,7 +99,7 @@ class Watcher:
 async def new_proof(router: Router, store: EvidenceStore, quest_id: uuid.UUID, photo: bytes) -> uuid.UUID:
     player = uuid.uuid4()
     cid = await store.put(photo)
-    async with router.transaction(A) as conn:
+    async with router.transaction(await router.lookup(A)) as conn:
         await ensure_player(conn, player)
         assignment, _ = await start_quest(conn, quest_id, player)
         stored = Stored(cid, uuid.uuid4().hex, len(photo), "image/jpeg", "image", 512, 512, 300.0, None, {})
@@ -108,7 +110,7 @@ async def new_proof(router: Router, store: EvidenceStore, quest_id: uuid.UUID, p
 
 async def verified(router: Router, proof_id: uuid.UUID) -> float:
     """Mark the proof as needing the community and commit ``proof.verified``; returns t0."""
-    async with router.transaction(A) as conn:
+    async with router.transaction(await router.lookup(A)) as conn:
         row = (
             await conn.execute(
                 proofs.update()
@@ -125,14 +127,14 @@ async def verified(router: Router, proof_id: uuid.UUID) -> float:
             "flags": [],
             "decision": "needs_community",
         }
-        await emit(conn, A, "proof.verified", data)
+        await emit(conn, "proof.verified", data)
     return time.perf_counter()
 
 
 async def posted_at(router: Router, proof_id: uuid.UUID, t0: float) -> float:
     """When the post existed on A (polled; an upper bound within ~2 ms)."""
     while True:
-        async with router.read(A) as conn:
+        async with router.read(await router.lookup(A)) as conn:
             found = (
                 await conn.execute(sa.select(social_posts.c.event_id).where(social_posts.c.proof_id == proof_id))
             ).first()
@@ -147,10 +149,10 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def measure(settings: Settings, hs_a: synapse.Homeserver, hs_b: synapse.Homeserver, rounds: int) -> None:
-    router = Router(settings)
+    router = open_router(settings)
     store = EvidenceStore(settings)
     photos = distinct_photos(rounds + 1)
-    async with router.transaction(A) as conn:
+    async with router.transaction(await router.lookup(A)) as conn:
         zone = await create_zone(conn, A, ZoneIn("Bench Shore", 65.0, 25.4, 2000))
         quest = await create_quest(
             conn,
@@ -161,7 +163,7 @@ async def measure(settings: Settings, hs_a: synapse.Homeserver, hs_b: synapse.Ho
     first = await new_proof(router, store, quest.id, photos[0])
     await verified(router, first)
     await posted_at(router, first, time.perf_counter())
-    async with router.read(A) as conn:
+    async with router.read(await router.lookup(A)) as conn:
         room_id, alias = (
             await conn.execute(
                 sa.select(matrix_rooms.c.room_id, matrix_rooms.c.alias).where(matrix_rooms.c.kind == "zone")
@@ -216,8 +218,10 @@ def main() -> None:
     nats_url = private_nats(data)
     gateway_port = free_port()
     env = env_for(dsn, data, OH_NATS_URL=nats_url, OH_MATRIX_GATEWAY_PORT=str(gateway_port))
-    settings = Settings(
-        registry_dsn=dsn, data_dir=data, nats_url=nats_url, ipfs_url=env.get("OH_IPFS_URL", Settings().ipfs_url)
+    settings = Settings(data_dir=data).replace(
+        registry={"dsn": dsn},
+        events={"nats_url": nats_url},
+        evidence={"ipfs_url": env.get("OH_IPFS_URL", Settings().evidence.ipfs_url)},
     )
     cli(env, "registry", "init")
     cli(env, "server", "add", "main", dsn, "--region", "bench")
@@ -235,7 +239,7 @@ def main() -> None:
     registration.parent.mkdir(parents=True, exist_ok=True)
     registration.write_text(
         json.dumps(
-            synapse.appservice_registration(
+            appservice_registration(
                 territory=A,
                 server_name=cfg.server_name,
                 url=f"http://127.0.0.1:{gateway_port}/territories/{A}",
@@ -254,7 +258,7 @@ def main() -> None:
     async def attach() -> None:
         from federation.homeservers import set_homeserver
 
-        router = Router(settings)
+        router = open_router(settings)
         await set_homeserver(router, A, hs_a.server_name, actor="bench")
         await router.close()
 

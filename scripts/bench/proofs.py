@@ -33,13 +33,15 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from core import media
 from core.auth import Identity, issue_access, node_keys
 from core.events.envelope import Event
+from core.routing import Router
 from core.settings import Settings
 from scripts.bench.common import PY, cli, env_for, free_port, scratch_database, start
 from scripts.bench.verification import PHOTOS, sample_jpeg
-from services.verification import consumers, media, model, safety, signals
-from territories.routing import Router
+from services.verification import consumers, model, safety, signals
+from territories.registry import open_router
 
 TERRITORY = "bench_proofs"
 
@@ -135,7 +137,7 @@ async def run_handler(router: Router, proof_id: uuid.UUID, cid: str, mime: str) 
     event = Event(uuid.uuid4(), "proof.submitted", TERRITORY, datetime.now(UTC).isoformat(), data)
     elapsed = 0.0
     try:
-        async with router.transaction(TERRITORY) as conn:
+        async with router.transaction(await router.lookup(TERRITORY)) as conn:
             await conn.execute(
                 consumers.proofs.update().where(consumers.proofs.c.id == proof_id).values(status="submitted")
             )
@@ -152,14 +154,14 @@ async def run_handler(router: Router, proof_id: uuid.UUID, cid: str, mime: str) 
 async def handler_vs_inference(settings: Settings, rounds: int) -> tuple[float, float, float]:
     """Per proof (ms): the handler alone (median), the handler as the worker runs it
     (``OH_VERIFICATION_CONCURRENCY`` at once: wall time / proofs), and the bare model runs."""
-    router = Router(settings)
-    async with router.read(TERRITORY) as conn:
+    router = open_router(settings)
+    async with router.read(await router.lookup(TERRITORY)) as conn:
         ev = consumers.evidence
         found = list(await conn.execute(sa.select(ev.c.proof_id, ev.c.cid, ev.c.mime)))
     for proof_id, cid, mime in found[:4]:  # warm-up: sessions, pools, statement caches
         await run_handler(router, proof_id, cid, mime)
     alone, inference_ms, batched = [], [], []
-    gate = asyncio.Semaphore(settings.verification_concurrency)
+    gate = asyncio.Semaphore(settings.verification.concurrency)
 
     async def gated(proof_id: uuid.UUID, cid: str, mime: str) -> float:
         async with gate:
@@ -190,8 +192,10 @@ def main() -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = env_for(dsn, data, OH_RATE_LIMIT_API="100000000/60", OH_PUBLIC_URL=url)
-    settings = Settings(
-        registry_dsn=dsn, data_dir=data, public_url=url, ipfs_url=env.get("OH_IPFS_URL", Settings().ipfs_url)
+    settings = Settings(data_dir=data).replace(
+        registry={"dsn": dsn},
+        http={"public_url": url},
+        evidence={"ipfs_url": env.get("OH_IPFS_URL", Settings().evidence.ipfs_url)},
     )
     cli(env, "registry", "init")
     cli(env, "server", "add", "main", dsn, "--region", "bench")
@@ -217,7 +221,7 @@ def main() -> None:
     )
     print("   writes), median")
     print(
-        f"   as the worker runs it, {settings.verification_concurrency} at once (wall time / proofs):"
+        f"   as the worker runs it, {settings.verification.concurrency} at once (wall time / proofs):"
         f"            {batched:6.1f} ms  ratio {batched / inference:.2f}   (goal <= 1.5)"
     )
 

@@ -24,7 +24,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from services.verification import media, model, safety, signals
+from core import media
+from services.verification import model, safety, signals
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "camera")
 TARGET_BYTES = 200_000

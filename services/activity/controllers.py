@@ -6,13 +6,12 @@ from typing import Any
 import msgspec
 import sqlalchemy as sa
 from litestar import Controller, Request, get
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 
 from core.errors import error_responses
-from core.http import provide_territory
 from core.pagination import Cursor, Limit, decode_int_cursor, encode_cursor, page_size
+from core.routing import Router, Territory
 from services.activity.models import activity
-from territories.routing import Router, Territory
 
 
 class ActivityItem(msgspec.Struct):
@@ -30,7 +29,6 @@ class ActivityPage(msgspec.Struct):
 class ActivityController(Controller):
     path = "/api/activity"
     tags = ["activity"]
-    dependencies = {"territory": Provide(provide_territory)}
 
     @get(responses=error_responses(401, 403, 404, 423, 429, 503), summary="The territory's activity feed, newest first")
     async def feed(

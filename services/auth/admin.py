@@ -9,13 +9,13 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
 from core.auth import GLOBAL_SCOPE
+from core.codes import check_code
 from core.errors import InvalidInput, NotFound
+from core.routing import Router
 from core.secrets import store_secret
 from core.urls import check_redirect_uri
 from services.auth.broker import SECRETS
 from services.auth.models import ROLES, app_clients, identity_providers, role_assignments, users
-from territories.codes import GLOBAL, check_code
-from territories.routing import Router
 
 
 async def set_provider(
@@ -30,7 +30,7 @@ async def set_provider(
     ref = code if secret else None
     if secret:
         store_secret(router.settings, SECRETS, code, secret)
-    async with router.transaction(GLOBAL) as conn:
+    async with router.registry_transaction() as conn:
         values = {"issuer": issuer.rstrip("/"), "client_id": client_id, "client_secret_ref": ref, "scopes": scopes}
         await conn.execute(
             insert(identity_providers)
@@ -45,7 +45,7 @@ async def add_app(router: Router, client_id: str, name: str, redirect_uris: list
     if not redirect_uris:
         raise InvalidInput("give at least one --redirect-uri")
     uris = [check_redirect_uri(u, public=True) for u in redirect_uris]  # apps hold no secret
-    async with router.transaction(GLOBAL) as conn:
+    async with router.registry_transaction() as conn:
         await conn.execute(
             insert(app_clients)
             .values(client_id=client_id, name=name, redirect_uris=uris)
@@ -59,7 +59,7 @@ async def grant(router: Router, user_id: uuid.UUID, role: str, territory: str | 
     scope = check_code(territory) if territory else GLOBAL_SCOPE
     if territory:
         await router.lookup(territory)
-    async with router.transaction(GLOBAL) as conn:
+    async with router.registry_transaction() as conn:
         if (await conn.execute(sa.select(users.c.id).where(users.c.id == user_id))).first() is None:
             raise NotFound(f"no person with id {user_id}")
         await conn.execute(
@@ -71,7 +71,7 @@ async def grant(router: Router, user_id: uuid.UUID, role: str, territory: str | 
 
 async def revoke_role(router: Router, user_id: uuid.UUID, role: str, territory: str | None) -> bool:
     scope = check_code(territory) if territory else GLOBAL_SCOPE
-    async with router.transaction(GLOBAL) as conn:
+    async with router.registry_transaction() as conn:
         result = await conn.execute(
             role_assignments.delete().where(
                 role_assignments.c.user_id == user_id,

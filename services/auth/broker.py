@@ -30,13 +30,12 @@ from sqlalchemy.dialects.postgresql import insert
 
 from core.errors import AppError, InvalidInput, NotFound, Unavailable
 from core.keys import verify_with_jwks
+from core.routing import Router
 from core.secrets import read_secret
 from core.settings import Settings
 from core.urls import with_query
 from services.auth.models import app_clients, identity_providers, role_assignments, users
 from services.players.service import ensure_player
-from territories.codes import GLOBAL
-from territories.routing import Router
 
 ID_TOKEN_ALGS = ["RS256", "ES256", "PS256", "EdDSA"]
 LEEWAY = 60
@@ -56,11 +55,11 @@ class Provider:
 
 
 def callback_uri(settings: Settings) -> str:
-    return f"{settings.public_url}/api/auth/callback"
+    return f"{settings.http.public_url}/api/auth/callback"
 
 
 async def provider_for(router: Router, code: str) -> Provider:
-    async with router.read(GLOBAL) as conn:
+    async with router.registry_read() as conn:
         row = (await conn.execute(sa.select(identity_providers).where(identity_providers.c.territory == code))).first()
     if row is None:
         raise NotFound(f"territory {code!r} has no identity provider configured")
@@ -71,7 +70,7 @@ async def provider_for(router: Router, code: str) -> Provider:
 
 
 async def check_app_client(router: Router, client_id: str, redirect_uri: str) -> None:
-    async with router.read(GLOBAL) as conn:
+    async with router.registry_read() as conn:
         uris = (
             await conn.execute(sa.select(app_clients.c.redirect_uris).where(app_clients.c.client_id == client_id))
         ).scalar_one_or_none()
@@ -169,7 +168,7 @@ async def start_login(
         "verifier": verifier,
         "issuer": provider.issuer,
     }
-    await redis.set(f"oh:login:{state}", json.dumps(txn), ex=router.settings.login_ttl)
+    await redis.set(f"oh:login:{state}", json.dumps(txn), ex=router.settings.auth.login_ttl)
     return with_query(
         meta["authorization_endpoint"],
         {
@@ -232,7 +231,7 @@ async def redeem_provider_code(router: Router, discovery: Discovery, txn: dict[s
 async def link_person(router: Router, territory: str, claims: dict[str, Any]) -> uuid.UUID:
     """Create or find the person (issuer + subject) and their player in ``territory``."""
     name = str(claims.get("name") or claims.get("preferred_username") or "player")[:120]
-    async with router.transaction(GLOBAL) as conn:
+    async with router.registry_transaction() as conn:
         user_id = (
             await conn.execute(
                 insert(users)
@@ -270,7 +269,7 @@ async def issue_app_code(redis: Redis, settings: Settings, txn: dict[str, Any], 
         "redirect_uri": txn["redirect_uri"],
         "challenge": txn["app_challenge"],
     }
-    await redis.set(f"oh:appcode:{code}", json.dumps(grant), ex=settings.auth_code_ttl)
+    await redis.set(f"oh:appcode:{code}", json.dumps(grant), ex=settings.auth.auth_code_ttl)
     return code
 
 

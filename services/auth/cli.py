@@ -9,9 +9,10 @@ from typing import Annotated
 import typer
 
 from core.auth import node_keys
-from core.cli import console, run
+from core.cli import console
 from core.settings import get_settings
 from services.auth import admin
+from territories.cli import run
 
 auth_app = typer.Typer(help="Identity: territory providers, app clients, roles, signing keys.", no_args_is_help=True)
 

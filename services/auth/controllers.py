@@ -13,11 +13,10 @@ from litestar.response import Redirect
 
 from core.auth import issue_access
 from core.errors import InvalidInput, error_responses
+from core.routing import Router
 from core.urls import with_query
 from services.auth import broker
 from services.auth.tokens import TokenReused, identity_for, issue_refresh, revoke, rotate_refresh, token_response
-from territories.codes import GLOBAL
-from territories.routing import Router
 
 
 class TokenPair(msgspec.Struct):
@@ -39,7 +38,9 @@ class RefreshIn(msgspec.Struct, forbid_unknown_fields=True):
     refresh_token: Annotated[str, msgspec.Meta(min_length=10, max_length=200)]
 
 
-Code = Annotated[str, QueryParameter(pattern=r"^[a-z][a-z0-9_]{1,30}$", description="Territory code")]
+Code = Annotated[
+    str, QueryParameter(name="territory", pattern=r"^[a-z][a-z0-9_]{1,30}$", description="Territory code")
+]
 Challenge = Annotated[str, QueryParameter(min_length=43, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
@@ -53,7 +54,7 @@ def discovery(request: Request[Any, Any, Any]) -> broker.Discovery:
 
 async def _tokens(request: Request[Any, Any, Any], router: Router, user_id: Any, client_id: str) -> TokenPair:
     state = request.app.state
-    async with router.transaction(GLOBAL) as conn:
+    async with router.registry_transaction() as conn:
         identity = await identity_for(conn, user_id)
         refresh = await issue_refresh(conn, state.settings, user_id, client_id)
     access = issue_access(state.node_keys, state.settings, identity)
@@ -75,7 +76,7 @@ class AuthController(Controller):
         self,
         request: Request[Any, Any, Any],
         router: NamedDependency[Router],
-        territory: Code,
+        territory_code: Code,
         client_id: Annotated[str, QueryParameter(min_length=1, max_length=100)],
         redirect_uri: Annotated[str, QueryParameter(min_length=1, max_length=500)],
         app_state: Annotated[str, QueryParameter(name="state", min_length=8, max_length=200)],
@@ -86,7 +87,7 @@ class AuthController(Controller):
             router,
             request.app.state.redis,
             discovery(request),
-            territory=territory,
+            territory=territory_code,
             client_id=client_id,
             redirect_uri=redirect_uri,
             app_state=app_state,
@@ -141,12 +142,12 @@ class AuthController(Controller):
     ) -> TokenPair:
         state = request.app.state
         try:
-            async with router.transaction(GLOBAL) as conn:
+            async with router.registry_transaction() as conn:
                 user_id, _client, new_refresh = await rotate_refresh(conn, state.settings, data.refresh_token)
                 identity = await identity_for(conn, user_id)
         except TokenReused:
             # The family revocation must stick: do it in its own committed transaction.
-            async with router.transaction(GLOBAL) as conn:
+            async with router.registry_transaction() as conn:
                 await revoke(conn, data.refresh_token)
             raise
         access = issue_access(state.node_keys, state.settings, identity)
@@ -154,7 +155,7 @@ class AuthController(Controller):
 
     @post("/logout", status_code=204, responses=error_responses(429), summary="Revoke this login's refresh tokens")
     async def logout(self, router: NamedDependency[Router], data: JSONBody[RefreshIn]) -> None:
-        async with router.transaction(GLOBAL) as conn:
+        async with router.registry_transaction() as conn:
             await revoke(conn, data.refresh_token)
 
 

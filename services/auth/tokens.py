@@ -52,7 +52,7 @@ async def issue_refresh(
             user_id=user_id,
             client_id=client_id,
             token_hash=_hash(token),
-            expires_at=datetime.now(UTC) + timedelta(seconds=settings.refresh_token_ttl),
+            expires_at=datetime.now(UTC) + timedelta(seconds=settings.auth.refresh_token_ttl),
         )
     )
     return token
@@ -108,6 +108,6 @@ def token_response(access: str, refresh: str, settings: Settings) -> dict[str, A
     return {
         "access_token": access,
         "token_type": "Bearer",
-        "expires_in": settings.access_token_ttl,
+        "expires_in": settings.auth.access_token_ttl,
         "refresh_token": refresh,
     }

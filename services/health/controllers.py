@@ -14,7 +14,7 @@ from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 
-from territories.routing import Router
+from core.routing import Router
 
 
 class Check(msgspec.Struct):

@@ -3,20 +3,20 @@ built-in OIDC provider. ``core.cli`` mounts ``user_app`` and ``client_app``."""
 
 from __future__ import annotations
 
-import json
 import sys
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, NoReturn
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from core.cli import console, err, run
+from core.cli import console, err, print_json
 from core.errors import InvalidInput
 from core.urls import check_redirect_uri
 from services.idp import models
 from services.idp.passwords import WeakPassword, hash_password, new_client_secret
 from services.idp.provider import CLIENT_ID, USERNAME
+from territories.cli import run
 
 user_app = typer.Typer(help="Accounts of the node's built-in OIDC provider.", no_args_is_help=True)
 client_app = typer.Typer(help="Applications (relying parties) of the built-in OIDC provider.", no_args_is_help=True)
@@ -25,10 +25,6 @@ client_app = typer.Typer(help="Applications (relying parties) of the built-in OI
 def _fail(message: str) -> NoReturn:
     err.print(f"[red]error[/red] {escape(message)}")
     raise typer.Exit(1)
-
-
-def _json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -78,7 +74,7 @@ def user_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         for r in rows
     ]
     if as_json:
-        _json(data)
+        print_json(data)
         return
     table = Table("username", "display name", "email", "disabled", "subject")
     for d in data:
@@ -131,7 +127,7 @@ def client_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> Non
     """List applications (never their secrets)."""
     data = run(models.list_clients)
     if as_json:
-        _json(data)
+        print_json(data)
         return
     table = Table("client id", "name", "type", "redirect URIs")
     for d in data:

@@ -192,7 +192,7 @@ class OIDCController(Controller):
 
             caller = f"ip:{request.client.host if request.client else '-'}"
             try:
-                await ratelimit.check(redis, "idp-login", caller, settings.rate_limit_login)
+                await ratelimit.check(redis, "idp-login", caller, settings.auth.rate_limit_login)
             except ratelimit.RateLimited as exc:
                 wait = exc.headers.get("Retry-After", "60")
                 return again(f"Too many sign-in attempts. Try again in {wait} seconds.", 429, exc.headers)

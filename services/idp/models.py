@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, UUID, insert
 
 from core.db import global_metadata
 from core.errors import Conflict, NotFound
-from territories.routing import Router
+from core.routing import Router
 
 idp_accounts = sa.Table(
     "idp_accounts",
@@ -39,15 +39,13 @@ idp_clients = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
 )
 
-GLOBAL = "global"
-
 
 # --- accounts ---------------------------------------------------------------------------
 async def add_account(
     router: Router, username: str, password_hash: str, display_name: str | None, email: str | None
 ) -> uuid.UUID:
     account_id = uuid.uuid4()
-    async with router.transaction(GLOBAL) as conn:
+    async with router.registry_transaction() as conn:
         stmt = (
             insert(idp_accounts)
             .values(
@@ -66,23 +64,23 @@ async def add_account(
 
 
 async def account_by_username(router: Router, username: str) -> Any | None:
-    async with router.read(GLOBAL) as conn:
+    async with router.registry_read() as conn:
         return (await conn.execute(sa.select(idp_accounts).where(idp_accounts.c.username == username))).first()
 
 
 async def account_by_id(router: Router, account_id: uuid.UUID) -> Any | None:
-    async with router.read(GLOBAL) as conn:
+    async with router.registry_read() as conn:
         return (await conn.execute(sa.select(idp_accounts).where(idp_accounts.c.id == account_id))).first()
 
 
 async def list_accounts(router: Router) -> list[Any]:
     cols = [c for c in idp_accounts.c if c.name != "password_hash"]
-    async with router.read(GLOBAL) as conn:
+    async with router.registry_read() as conn:
         return list((await conn.execute(sa.select(*cols).order_by(idp_accounts.c.username))).all())
 
 
 async def set_disabled(router: Router, username: str, disabled: bool) -> None:
-    async with router.transaction(GLOBAL) as conn:
+    async with router.registry_transaction() as conn:
         stmt = (
             sa.update(idp_accounts)
             .where(idp_accounts.c.username == username)
@@ -95,7 +93,7 @@ async def set_disabled(router: Router, username: str, disabled: bool) -> None:
 
 async def update_password_hash(router: Router, account_id: uuid.UUID, old: str, new: str) -> None:
     """Replace a hash made with older parameters (only if nobody changed it meanwhile)."""
-    async with router.transaction(GLOBAL) as conn:
+    async with router.registry_transaction() as conn:
         await conn.execute(
             sa.update(idp_accounts)
             .where(idp_accounts.c.id == account_id, idp_accounts.c.password_hash == old)
@@ -107,7 +105,7 @@ async def update_password_hash(router: Router, account_id: uuid.UUID, old: str, 
 async def add_client(
     router: Router, client_id: str, name: str, secret_hash: str | None, redirect_uris: list[str]
 ) -> None:
-    async with router.transaction(GLOBAL) as conn:
+    async with router.registry_transaction() as conn:
         stmt = (
             insert(idp_clients)
             .values(client_id=client_id, name=name, secret_hash=secret_hash, redirect_uris=redirect_uris)
@@ -119,12 +117,12 @@ async def add_client(
 
 
 async def client_by_id(router: Router, client_id: str) -> Any | None:
-    async with router.read(GLOBAL) as conn:
+    async with router.registry_read() as conn:
         return (await conn.execute(sa.select(idp_clients).where(idp_clients.c.client_id == client_id))).first()
 
 
 async def list_clients(router: Router) -> list[dict[str, Any]]:
-    async with router.read(GLOBAL) as conn:
+    async with router.registry_read() as conn:
         result = await conn.execute(sa.select(idp_clients).order_by(idp_clients.c.client_id))
         return [
             {

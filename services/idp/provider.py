@@ -31,11 +31,11 @@ import msgspec
 from redis.asyncio import Redis
 
 from core.keys import KeyRing
+from core.routing import Router
 from core.settings import Settings
 from core.urls import MAX_PARAM, with_query
 from services.idp import models
 from services.idp.passwords import verify_client_secret, verify_password
-from territories.routing import Router
 
 SCOPES = ("openid", "profile", "email")
 CLAIMS = ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "preferred_username", "name", "email"]
@@ -47,7 +47,7 @@ DISABLED = "This account is disabled. Ask the operator of this node."
 
 
 def issuer(settings: Settings) -> str:
-    return settings.public_url.rstrip("/") + "/oidc"
+    return settings.http.public_url.rstrip("/") + "/oidc"
 
 
 def digest(value: str) -> str:
@@ -105,9 +105,9 @@ async def key_ring(settings: Settings) -> KeyRing:
             else KeyRing(
                 folder,
                 "RS256",
-                rotate_after=settings.signing_key_rotate_days * 86400,
+                rotate_after=settings.auth.signing_key_rotate_days * 86400,
                 # Old keys stay published for a day beyond the longest token they signed.
-                grace=86400 + settings.access_token_ttl,
+                grace=86400 + settings.auth.access_token_ttl,
             )
         )
         await asyncio.to_thread(ring.ensure_current)
@@ -268,7 +268,7 @@ async def start_login(redis: Redis, settings: Settings, req: AuthRequest, browse
         csrf=secrets.token_urlsafe(32),
         browser=digest(browser),
     )
-    await redis.set(f"oh:idp:login:{login_id}", msgspec.json.encode(pending), ex=settings.login_ttl)
+    await redis.set(f"oh:idp:login:{login_id}", msgspec.json.encode(pending), ex=settings.auth.login_ttl)
     return login_id, pending
 
 
@@ -331,7 +331,7 @@ async def issue_code(redis: Redis, settings: Settings, pending: PendingLogin, ac
         code_challenge=pending.code_challenge,
         auth_time=int(time.time()),
     )
-    await redis.set(f"oh:idp:code:{digest(code)}", msgspec.json.encode(grant), ex=settings.auth_code_ttl)
+    await redis.set(f"oh:idp:code:{digest(code)}", msgspec.json.encode(grant), ex=settings.auth.auth_code_ttl)
     return code
 
 
@@ -444,7 +444,7 @@ async def exchange_code(
 
     access_token = secrets.token_urlsafe(32)
     at_key = digest(access_token)
-    ttl = settings.access_token_ttl
+    ttl = settings.auth.access_token_ttl
     async with redis.pipeline(transaction=True) as pipe:
         access = AccessGrant(grant.account_id, client.client_id, grant.scope)
         pipe.set(f"oh:idp:at:{at_key}", msgspec.json.encode(access), ex=ttl)

@@ -9,13 +9,14 @@ import msgspec
 import typer
 from rich.markup import escape
 
-from core.cli import _json, console, err, run
+from core.cli import console, err, print_json
+from core.codes import check_code
 from core.errors import AppError
+from core.routing import Router
 from services.impact import badges, rules
 from services.impact.rules import ImpactPolicy
-from territories.codes import check_code
+from territories.cli import run
 from territories.policy import apply_policy
-from territories.routing import Router
 
 impact_app = typer.Typer(help="What approved proofs pay: multipliers, level curve, badges.", no_args_is_help=True)
 
@@ -42,7 +43,7 @@ def policy(
         err.print("[red]error[/red] --set takes a JSON object")
         raise typer.Exit(2)
 
-    _json(msgspec.to_builtins(run(lambda r: apply_policy(r, code, rules.KEY, ImpactPolicy, changes))))
+    print_json(msgspec.to_builtins(run(lambda r: apply_policy(r, code, rules.KEY, ImpactPolicy, changes))))
 
 
 @impact_app.command("sync-badges")

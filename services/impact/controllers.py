@@ -8,17 +8,16 @@ from typing import Annotated
 
 import msgspec
 from litestar import Controller, get
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.params import QueryParameter
 
 from core.auth import Identity
-from core.http import provide_territory
+from core.routing import Router, Territory
 from services.impact import badges, rules
 from services.impact.rules import ImpactPolicy
 from services.ledger.service import get_balance, player_account
 from services.quests.controllers import READ_ERRORS
 from territories.policy import read_policy
-from territories.routing import Router, Territory
 
 FORMULA = inspect.cleandoc(rules.__doc__ or "")
 
@@ -71,7 +70,6 @@ class Standing(msgspec.Struct):
 class ImpactController(Controller):
     path = "/api/impact"
     tags = ["impact"]
-    dependencies = {"territory": Provide(provide_territory)}
 
     @get("/policy", responses=READ_ERRORS, summary="The territory's payout multipliers and level curve")
     async def policy(self, router: NamedDependency[Router], territory: NamedDependency[Territory]) -> PolicyOut:

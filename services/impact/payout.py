@@ -197,7 +197,6 @@ async def pay(conn: AsyncConnection, approval: Approval, *, with_badges: bool = 
         await _award(conn, a, level, streak, now)
     await emit(
         conn,
-        a.territory,
         "payout.made",
         {
             "proof_id": str(a.proof_id),
@@ -229,7 +228,6 @@ async def _leveled_up(
 ) -> None:
     await emit(
         conn,
-        a.territory,
         "player.leveled_up",
         {
             "player_id": str(a.player_id),
@@ -286,7 +284,6 @@ async def _award(conn: AsyncConnection, a: Approval, level: int, streak: int, no
         b = got.badge
         await emit(
             conn,
-            a.territory,
             "badge.awarded",
             {
                 "player_id": str(a.player_id),

@@ -11,12 +11,13 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from rich.markup import escape
 
-from core.cli import console, err, progress_bar, run
+from core.cli import console, err, progress_bar
+from core.codes import check_code
 from core.errors import Unavailable
+from core.routing import Router
 from core.settings import get_settings
 from services.leaderboards.rebuild import Report, rebuild
-from territories.codes import check_code
-from territories.routing import Router
+from territories.cli import run
 
 leaderboard_app = typer.Typer(help="Leaderboards (Redis), recounted from the ledgers.", no_args_is_help=True)
 
@@ -42,11 +43,11 @@ def rebuild_command(
 
         async def go(router: Router) -> Report:
             await router.lookup(code)  # an unknown territory: a clear error before any work
-            redis = Redis.from_url(settings.redis_url, socket_connect_timeout=5, socket_timeout=30)
+            redis = Redis.from_url(settings.redis.url, socket_connect_timeout=5, socket_timeout=30)
             try:
                 return await rebuild(router, redis, code, settings, progress=progress)
             except (RedisError, OSError) as exc:
-                raise Unavailable(f"Redis at {settings.redis_url} failed: {exc}") from None
+                raise Unavailable(f"Redis at {settings.redis.url} failed: {exc}") from None
             finally:
                 await redis.aclose()
 

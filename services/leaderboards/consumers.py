@@ -24,7 +24,7 @@ _redis: Redis | None = None
 def redis() -> Redis:
     global _redis
     if _redis is None:
-        _redis = Redis.from_url(get_settings().redis_url, socket_connect_timeout=2, socket_timeout=5)
+        _redis = Redis.from_url(get_settings().redis.url, socket_connect_timeout=2, socket_timeout=5)
     return _redis
 
 

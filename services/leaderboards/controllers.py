@@ -5,21 +5,19 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.params import QueryParameter
 
 from core.auth import Identity
 from core.errors import error_responses
-from core.http import provide_territory
+from core.routing import Router, Territory
 from services.leaderboards import keys, service
 from services.leaderboards.dto import Leaderboard
-from territories.routing import Router, Territory
 
 
 class LeaderboardController(Controller):
     path = "/api/leaderboard"
     tags = ["leaderboards"]
-    dependencies = {"territory": Provide(provide_territory)}
 
     @get(
         responses=error_responses(401, 403, 404, 423, 429, 503),

@@ -48,10 +48,10 @@ def expires_at(period: Period, on: date, settings: Settings) -> int:
     if period == "all":
         return 0
     if period == "day":
-        end = on + timedelta(days=1 + settings.leaderboard_days_kept)
+        end = on + timedelta(days=1 + settings.economy.leaderboard_days_kept)
     else:
         monday = on - timedelta(days=on.weekday())
-        end = monday + timedelta(days=7 * (1 + settings.leaderboard_weeks_kept))
+        end = monday + timedelta(days=7 * (1 + settings.economy.leaderboard_weeks_kept))
     return int(datetime(end.year, end.month, end.day, tzinfo=UTC).timestamp())
 
 

@@ -21,10 +21,10 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from core.routing import Router
 from core.settings import Settings
 from services.leaderboards import keys, source, store
 from services.ledger import service as ledger
-from territories.routing import Router
 
 BATCH = 5000
 STAGE_TTL = 3600

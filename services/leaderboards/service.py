@@ -10,11 +10,11 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from core.errors import Unavailable
+from core.routing import Router, Territory
 from core.settings import Settings
 from services.leaderboards import keys, store
 from services.leaderboards.dto import Leaderboard, Rank
 from services.players.models import players
-from territories.routing import Router, Territory
 
 
 def default_name(player_id: str) -> str:
@@ -40,7 +40,7 @@ async def leaderboard(
         mine = await store.standing(redis, key, str(me))
     except (RedisError, OSError):
         raise Unavailable(
-            "leaderboards are unavailable (Redis)", headers={"Retry-After": str(settings.retry_after_seconds)}
+            "leaderboards are unavailable (Redis)", headers={"Retry-After": str(settings.db.retry_after_seconds)}
         ) from None
     ids = {uuid.UUID(p) for p, _ in top} | ({me} if mine else set())
     names: dict[uuid.UUID, str] = {}

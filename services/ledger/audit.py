@@ -11,13 +11,13 @@ import msgspec
 import sqlalchemy as sa
 import structlog
 
+from core.routing import Router
 from core.settings import Settings
 from services.ledger import keys as ledger_keys
 from services.ledger import service
 from services.ledger.canonical import Checkpoint, Entry
 from services.ledger.verify import Report, Verifier
 from territories import models
-from territories.routing import Router
 
 log = structlog.get_logger(__name__)
 Progress = Callable[[int, int], None]  # (entries done, entries in all)
@@ -140,7 +140,7 @@ async def checkpoint_all(router: Router, settings: Settings, *, concurrency: int
         nonlocal signed
         async with gate:
             try:
-                async with router.transaction(code) as conn:
+                async with router.transaction(await router.lookup(code)) as conn:
                     before = await service.get_checkpoint(conn)
                     cp = await service.checkpoint(conn, code, settings)
                 if cp is not None and (before is None or cp.tree_size != before.tree_size):
@@ -154,7 +154,7 @@ async def checkpoint_all(router: Router, settings: Settings, *, concurrency: int
 
 async def run_checkpoints(router: Router, settings: Settings) -> None:
     """``oneheart worker``'s loop: checkpoint every ``ledger_checkpoint_interval`` seconds."""
-    interval = settings.ledger_checkpoint_interval
+    interval = settings.ledger.checkpoint_interval
     while interval > 0:
         await asyncio.sleep(interval)
         try:

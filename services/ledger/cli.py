@@ -10,13 +10,14 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from core.cli import console, err, progress_bar, run
+from core.cli import console, err, progress_bar
+from core.codes import check_code
+from core.routing import Router
 from core.settings import get_settings
 from services.ledger import audit, service
 from services.ledger import keys as ledger_keys
 from services.ledger.verify import Report
-from territories.codes import check_code
-from territories.routing import Router
+from territories.cli import run
 
 ledger_app = typer.Typer(help="The territories' tamper-evident ledgers.", no_args_is_help=True)
 
@@ -138,7 +139,7 @@ def checkpoint(code: Annotated[str, typer.Argument(help="Territory code")]) -> N
     settings = get_settings()
 
     async def go(r: Router) -> service.Checkpoint | None:
-        async with r.transaction(code) as conn:
+        async with r.transaction(await r.lookup(code)) as conn:
             return await service.checkpoint(conn, code, settings)
 
     cp = run(go)

@@ -10,13 +10,13 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, get
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.params import PathParameter, QueryParameter
 from litestar.response import Stream
 
 from core.errors import error_responses
-from core.http import provide_territory
 from core.pagination import Cursor, Limit, page_size
+from core.routing import Router, Territory
 from services.ledger import keys as ledger_keys
 from services.ledger import service
 from services.ledger.canonical import ACCOUNT, REF_TYPE
@@ -32,7 +32,6 @@ from services.ledger.dto import (
     PublicKeys,
 )
 from services.ledger.merkle import leaf_hash
-from territories.routing import Router, Territory
 
 Seq = Annotated[int, QueryParameter(ge=1, le=2**62)]
 TreeSize = Annotated[int, QueryParameter(ge=1, le=2**62, description="A checkpoint's tree size")]
@@ -46,7 +45,6 @@ NDJSON = "application/x-ndjson"
 class LedgerController(Controller):
     path = "/api/ledger"
     tags = ["ledger"]
-    dependencies = {"territory": Provide(provide_territory)}
 
     @get(responses=error_responses(401, 403, 404, 423, 429, 503), summary="Ledger entries, oldest first")
     async def entries(

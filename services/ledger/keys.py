@@ -31,9 +31,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from core.codes import check_code
 from core.settings import Settings
 from services.ledger.canonical import format_time
-from territories.codes import check_code
 
 PREFIX = "oneheart-ledger-checkpoint-v1"
 

@@ -28,12 +28,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from core.errors import AppError, Conflict, InvalidInput, NotFound
 from core.events.outbox import emit
 from core.pagination import decode_int_cursor, encode_cursor
+from core.routing import Router, Territory
 from core.settings import Settings
 from services.ledger import keys as ledger_keys
 from services.ledger import merkle
 from services.ledger.canonical import MINT, Checkpoint, Entry, entry_hash, entry_problem, format_time
 from services.ledger.models import balances, ledger_checkpoints, ledger_entries, ledger_head
-from territories.routing import Router, Territory
 
 E, H, B, C = ledger_entries, ledger_head, balances, ledger_checkpoints
 EXPORT_FORMAT = "oneheart-ledger-export/1"
@@ -245,7 +245,7 @@ async def checkpoint(
     )
     if stored.first() is None:  # a concurrent checkpoint of the same size won
         return await get_checkpoint(conn, head.seq)
-    await emit(conn, territory, "ledger.checkpoint", cp.to_json())
+    await emit(conn, "ledger.checkpoint", cp.to_json())
     return cp
 
 

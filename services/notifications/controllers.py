@@ -6,18 +6,17 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, get, post
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.params import HeaderParameter, PathParameter, QueryParameter
 from litestar.response import ServerSentEvent
 
 from core.auth import Identity
 from core.errors import NotFound
-from core.http import provide_territory
 from core.pagination import Cursor, Limit, page_size
+from core.routing import Router, Territory
 from services.notifications import live, store
 from services.notifications.store import Notification, NotificationPage
 from services.quests.controllers import READ_ERRORS
-from territories.routing import Router, Territory
 
 NotificationId = Annotated[int, PathParameter(ge=1, le=2**62)]
 
@@ -29,7 +28,6 @@ class Marked(msgspec.Struct):
 class NotificationController(Controller):
     path = "/api/notifications"
     tags = ["notifications"]
-    dependencies = {"territory": Provide(provide_territory)}
 
     @get(responses=READ_ERRORS, summary="The caller's notifications, newest first")
     async def list(

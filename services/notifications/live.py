@@ -23,9 +23,9 @@ from litestar.response import ServerSentEventMessage
 
 from core.errors import AppError
 from core.events.envelope import subject_for
+from core.routing import Router, Territory
 from core.settings import Settings
 from services.notifications.store import after, latest_id
-from territories.routing import Router, Territory
 
 log = structlog.get_logger(__name__)
 BATCH = 100
@@ -115,7 +115,7 @@ async def stream(
     past without it), then each new one as it is stored; a comment every heartbeat. Ends after
     ``notification_stream_seconds`` (about an access token's life): the client reconnects with
     a fresh token and ``Last-Event-ID``."""
-    ends = time.monotonic() + settings.notification_stream_seconds
+    ends = time.monotonic() + settings.notifications.stream_seconds
     async with hub.listen(nats, territory.code, player_id) as wake:
         try:
             if last_event_id is None:
@@ -137,7 +137,7 @@ async def stream(
                     yield _comment("stream ends; reconnect with Last-Event-ID")
                     return
                 try:
-                    await asyncio.wait_for(wake.wait(), timeout=min(settings.notification_heartbeat_seconds, left))
+                    await asyncio.wait_for(wake.wait(), timeout=min(settings.notifications.heartbeat_seconds, left))
                 except TimeoutError:
                     yield _comment("heartbeat")
         except AppError as exc:  # the territory's database went away: the client retries later

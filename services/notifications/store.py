@@ -74,7 +74,6 @@ async def notify(
     if notification_id is not None:
         await emit(
             conn,
-            territory,
             "notification.created",
             {"notification_id": notification_id, "player_id": str(player_id), "kind": kind},
         )

@@ -6,13 +6,12 @@ from datetime import datetime
 import msgspec
 import sqlalchemy as sa
 from litestar import Controller, get
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 
 from core.auth import Identity
 from core.errors import NotFound, error_responses
-from core.http import provide_territory
+from core.routing import Router, Territory
 from services.players.models import players
-from territories.routing import Router, Territory
 
 
 class Me(msgspec.Struct):
@@ -29,7 +28,6 @@ class Me(msgspec.Struct):
 class PlayerController(Controller):
     path = "/api/players"
     tags = ["players"]
-    dependencies = {"territory": Provide(provide_territory)}
 
     @get("/me", responses=error_responses(401, 403, 404, 423, 429, 503), summary="The caller's player profile")
     async def me(

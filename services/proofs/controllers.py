@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import UploadFile
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, HeaderParameter, PathParameter, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -17,9 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from core.auth import Identity, require_role
 from core.errors import AppError, Forbidden, InvalidInput, error_responses
 from core.evidence import allowed_types
-from core.http import EVIDENCE_UPLOAD, provide_territory
+from core.http import EVIDENCE_UPLOAD
 from core.idempotency import answer_once
+from core.media import inspect
 from core.pagination import Cursor, Limit, page_size
+from core.routing import Router, Territory
 from services.players.service import ensure_player
 from services.proofs.dto import Proof, ProofAccepted, ProofPage
 from services.proofs.service import (
@@ -32,8 +34,6 @@ from services.proofs.service import (
     phash_to_int,
     record_proof,
 )
-from services.verification.media import inspect
-from territories.routing import Router, Territory
 
 ProofStatus = Literal["submitted", "auto_approved", "needs_community", "rejected", "validated", "invalidated"]
 
@@ -65,7 +65,6 @@ def _place(form: ProofForm) -> Place:
 
 class ProofController(Controller):
     tags = ["proofs"]
-    dependencies = {"territory": Provide(provide_territory)}
 
     @post(
         "/api/quests/{quest_id:uuid}/proofs",
@@ -93,8 +92,8 @@ class ProofController(Controller):
         place = _place(data)
         content = await data.file.read()
         await data.file.close()
-        if len(content) > settings.evidence_max_bytes:
-            raise PayloadTooLarge(f"evidence is limited to {settings.evidence_max_bytes} bytes")
+        if len(content) > settings.evidence.evidence_max_bytes:
+            raise PayloadTooLarge(f"evidence is limited to {settings.evidence.evidence_max_bytes} bytes")
         media = await asyncio.to_thread(inspect, content, data.file.content_type, allowed=allowed_types(settings))
         digest = hashlib.sha256(content).hexdigest()
         fingerprint = [place.lat, place.lng, place.accuracy_m, place.captured_at.isoformat(), digest]

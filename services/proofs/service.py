@@ -118,7 +118,6 @@ async def record_proof(
     )
     await emit(
         conn,
-        territory,
         "proof.submitted",
         {
             "proof_id": str(proof_id),

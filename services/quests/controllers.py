@@ -5,18 +5,17 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from core.auth import Identity, require_role
 from core.errors import InvalidInput, error_responses
-from core.http import provide_territory
 from core.idempotency import IdempotencyKey, answer_once
 from core.pagination import Cursor, Limit, page_size
+from core.routing import Router, Territory
 from services.players.service import ensure_player
 from services.quests.dto import Assignment, AssignmentPage, Quest, QuestIn, QuestPage, QuestType
 from services.quests.service import QuestFilter, create_quest, get_quest, history, list_quests, start_quest
-from territories.routing import Router, Territory
 
 READ_ERRORS = error_responses(401, 403, 404, 423, 429, 503)
 
@@ -24,7 +23,6 @@ READ_ERRORS = error_responses(401, 403, 404, 423, 429, 503)
 class QuestController(Controller):
     path = "/api/quests"
     tags = ["quests"]
-    dependencies = {"territory": Provide(provide_territory)}
 
     @get(responses=READ_ERRORS, summary="List open quests, in a zone or near a point (nearest first)")
     async def list(

@@ -5,17 +5,16 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, patch, post
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from core.auth import Identity, require_role
 from core.errors import error_responses
-from core.http import provide_territory
 from core.idempotency import IdempotencyKey, answer_once
 from core.pagination import Cursor, Limit, page_size
+from core.routing import Router, Territory
 from services.rewards import service
 from services.rewards.dto import Redemption, RedemptionPage, Reward, RewardIn, RewardPage, RewardPatch
-from territories.routing import Router, Territory
 
 READ_ERRORS = error_responses(401, 403, 404, 423, 429, 503)
 RewardId = Annotated[uuid.UUID, PathParameter()]
@@ -24,7 +23,6 @@ RewardId = Annotated[uuid.UUID, PathParameter()]
 class RewardController(Controller):
     path = "/api/rewards"
     tags = ["rewards"]
-    dependencies = {"territory": Provide(provide_territory)}
 
     @get(responses=READ_ERRORS, summary="Rewards on offer (operators may include withdrawn ones)")
     async def list(

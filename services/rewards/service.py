@@ -178,7 +178,6 @@ async def redeem(conn: AsyncConnection, territory: str, reward_id: uuid.UUID, pl
     ).one()
     await emit(
         conn,
-        territory,
         "reward.redeemed",
         {
             "redemption_id": str(redemption_id),

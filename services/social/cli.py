@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from core.cli import given, run, show_settings
+from core.cli import given, show_settings
+from territories.cli import run
 
 social_app = typer.Typer(help="Social validation: the quorum witnesses must reach.", no_args_is_help=True)
 
@@ -27,8 +28,8 @@ def policy_command(
     ] = None,
 ) -> None:
     """Show a territory's social-validation policy, or change it (applies to the next vote)."""
+    from core.codes import check_code
     from services.social.policy import KEY, SocialPolicy
-    from territories.codes import check_code
     from territories.policy import apply_policy
 
     check_code(code)

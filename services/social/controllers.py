@@ -5,12 +5,12 @@ from typing import Annotated, Any
 
 import sqlalchemy as sa
 from litestar import Controller, Request, get, post
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.params import JSONBody, PathParameter
 
 from core.auth import Identity, require_role
 from core.errors import Conflict, Forbidden, error_responses
-from core.http import provide_territory
+from core.routing import Router, Territory
 from services.players.service import ensure_player
 from services.proofs.models import proofs
 from services.proofs.service import get_proof
@@ -18,7 +18,6 @@ from services.social import service
 from services.social.dto import LinkCode, MatrixLink, SettleIn, Vote, VoteIn, Votes
 from services.social.policy import KEY, SocialPolicy
 from territories.policy import read_policy
-from territories.routing import Router, Territory
 
 ProofId = Annotated[uuid.UUID, PathParameter(description="The proof")]
 
@@ -49,7 +48,6 @@ async def _votes(conn: Any, territory: Territory, proof_id: uuid.UUID) -> Votes:
 
 class SocialController(Controller):
     tags = ["social"]
-    dependencies = {"territory": Provide(provide_territory)}
 
     @get(
         "/api/proofs/{proof_id:uuid}/votes",
@@ -141,7 +139,7 @@ class SocialController(Controller):
         identity: NamedDependency[Identity],
     ) -> LinkCode:
         require_role(identity, "player", territory.code)
-        ttl = request.app.state.settings.matrix_link_code_ttl
+        ttl = request.app.state.settings.matrix.link_code_ttl
         async with router.transaction(territory) as conn:
             await ensure_player(conn, identity.user_id)
             code, expires = await service.make_link_code(conn, identity.user_id, ttl)

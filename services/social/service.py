@@ -152,7 +152,7 @@ async def conclude(
         "witnesses": witnesses,
         "agreement": round(min(1.0, max(0.0, agreement)), 4),
     }
-    await emit(conn, territory, f"proof.{outcome}", data)
+    await emit(conn, f"proof.{outcome}", data)
     return True
 
 

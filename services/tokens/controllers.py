@@ -4,14 +4,14 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParameter
 
 from core.auth import Identity, require_role
 from core.errors import Forbidden, error_responses
-from core.http import provide_territory
 from core.idempotency import IdempotencyKey, answer_once
 from core.pagination import Cursor, Limit, page_size
+from core.routing import Router, Territory
 from services.ledger.canonical import ACCOUNT
 from services.ledger.service import player_account
 from services.tokens import service
@@ -26,7 +26,6 @@ from services.tokens.dto import (
     Transfer,
     TransferIn,
 )
-from territories.routing import Router, Territory
 
 READ_ERRORS = error_responses(401, 403, 404, 423, 429, 503)
 WRITE_ERRORS = error_responses(401, 403, 404, 409, 422, 423, 429, 503)
@@ -43,7 +42,6 @@ RequiredKey = Annotated[
 class TokenController(Controller):
     path = "/api/tokens"
     tags = ["tokens"]
-    dependencies = {"territory": Provide(provide_territory)}
 
     @get("/balance", responses=READ_ERRORS, summary="The caller's tokens and XP (operators: any account)")
     async def balance(
@@ -79,7 +77,7 @@ class TokenController(Controller):
         idempotency_key: RequiredKey,
     ) -> Response[Transfer]:
         require_role(identity, "player", territory.code)
-        most = request.app.state.settings.token_transfer_max
+        most = request.app.state.settings.economy.token_transfer_max
         # The key is per territory; the sender is part of the request, so another player's reuse
         # of the same key is a different request (422), never someone else's answer.
         body = {"from": str(identity.user_id), **msgspec.to_builtins(data)}
@@ -100,7 +98,6 @@ class PoolController(Controller):
     @get(
         responses=READ_ERRORS,
         summary="This territory's pools and their tokens",
-        dependencies={"territory": Provide(provide_territory)},
     )
     async def list(self, router: NamedDependency[Router], territory: NamedDependency[Territory]) -> Pools:
         async with router.read(territory) as conn:
@@ -123,7 +120,6 @@ class PoolController(Controller):
         summary="Contribute tokens to a pool (sponsors)",
         description="Mints the tokens into `pool:<pool>` of this territory's ledger; the entry's memo names the "
         "sponsor. The real-world money behind it is settled outside the ledger.",
-        dependencies={"territory": Provide(provide_territory)},
     )
     async def contribute(
         self,
@@ -136,7 +132,7 @@ class PoolController(Controller):
         idempotency_key: IdempotencyKey = None,
     ) -> Response[Contribution]:
         require_role(identity, "sponsor", territory.code)
-        most = request.app.state.settings.pool_contribution_max
+        most = request.app.state.settings.economy.pool_contribution_max
         body = {"from": str(identity.user_id), **msgspec.to_builtins(data)}
         async with router.transaction(territory) as conn:
             return await answer_once(
@@ -151,7 +147,6 @@ class PoolController(Controller):
         "/{pool:str}/contributions",
         responses=READ_ERRORS,
         summary="A pool's contributions, newest first",
-        dependencies={"territory": Provide(provide_territory)},
     )
     async def contributions(
         self,

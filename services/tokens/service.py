@@ -10,9 +10,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core.codes import quoted_schema, schema_for
 from core.errors import InvalidInput
 from core.events.outbox import emit
 from core.pagination import decode_time_cursor, time_cursor
+from core.routing import Router, is_server_down
 from services.ledger import service as ledger
 from services.players.models import players
 from services.tokens.dto import (
@@ -29,8 +31,6 @@ from services.tokens.dto import (
 )
 from services.tokens.models import contributions
 from territories import models
-from territories.codes import quoted_schema, schema_for
-from territories.routing import Router, is_server_down
 
 POOLS: tuple[Pool, ...] = ("territory", "global")
 _CHUNK = 250
@@ -68,7 +68,6 @@ async def transfer(
     left, _ = await ledger.get_balance(conn, ledger.player_account(sender))
     await emit(
         conn,
-        territory,
         "tokens.transferred",
         {"from_player": str(sender), "to_player": str(data.to_player), "amount": data.amount, "seq": entry.seq},
     )
@@ -117,7 +116,6 @@ async def contribute(
     ).one()
     await emit(
         conn,
-        territory,
         "pool.contributed",
         {
             "contribution_id": str(contribution_id),

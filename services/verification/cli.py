@@ -11,8 +11,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from core.cli import console, err, given, run, show_settings
-from territories.routing import Router
+from core.cli import ACTOR, console, err, given, show_settings
+from core.routing import Router
+from territories.cli import run
 
 if TYPE_CHECKING:
     from services.verification.train import Report, Row
@@ -26,7 +27,7 @@ def decisions_from_database(codes: list[str]) -> list[Row]:
     """The past community decisions of ``codes`` (every active territory when empty) as
     ``(features, 1 if validated else 0)`` rows."""
     from services.verification.decisions import community_decisions
-    from territories.registry import list_territories
+    from territories.registry import Registry
 
     async def load(router: Router) -> list[Row]:
         from sqlalchemy.exc import DBAPIError
@@ -42,12 +43,7 @@ def decisions_from_database(codes: list[str]) -> list[Row]:
     async def _codes(router: Router) -> list[str]:
         chosen = list(codes)
         if not chosen:
-            cursor = None
-            while True:
-                page, cursor = await list_territories(router, limit=500, cursor=cursor, status="active")
-                chosen += [t.code for t in page]
-                if cursor is None:
-                    break
+            chosen = [t.code for t in await Registry(router, ACTOR).all_territories("active")]
         return chosen
 
     return run(load)
@@ -144,8 +140,8 @@ def policy_command(
     ] = None,
 ) -> None:
     """Show a territory's verification thresholds, or change them (changes apply to the next proof)."""
+    from core.codes import check_code
     from services.verification.policy import KEY, VerificationPolicy
-    from territories.codes import check_code
     from territories.policy import apply_policy
 
     check_code(code)

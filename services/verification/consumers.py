@@ -24,6 +24,7 @@ from prometheus_client import Histogram
 from sqlalchemy.dialects.postgresql import BIT
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core import media
 from core.events.consumers import Consumer
 from core.events.envelope import Event
 from core.events.outbox import emit
@@ -32,7 +33,7 @@ from core.geo import haversine_m
 from core.settings import get_settings
 from services.proofs.models import evidence, proofs, verifications
 from services.quests.models import assignments, quests
-from services.verification import media, model, safety, signals
+from services.verification import model, safety, signals
 from services.verification.policy import KEY, VerificationPolicy
 from services.zones.models import zones
 from territories.policy import policy_from, stored_policy
@@ -204,7 +205,6 @@ async def _conclude(
         )
     await emit(
         conn,
-        event.territory,
         "proof.verified",
         {
             "proof_id": str(row.id),
@@ -279,8 +279,8 @@ CONSUMERS = [
         "oh.*.proof.submitted",
         verify_proof,
         # After this many failed runs a proof goes to people instead of being retried for ever.
-        max_deliveries=get_settings().verification_max_attempts,
-        concurrency=get_settings().verification_concurrency,
+        max_deliveries=get_settings().verification.max_attempts,
+        concurrency=get_settings().verification.concurrency,
         give_up=send_to_people,
     )
 ]

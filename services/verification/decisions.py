@@ -11,9 +11,9 @@ from collections.abc import Iterable
 
 import sqlalchemy as sa
 
+from core.routing import Router
 from services.proofs.models import proofs, verifications
 from services.verification.signals import FEATURES
-from territories.routing import Router
 
 Row = tuple[list[float], int]
 OUTCOMES = {"validated": 1, "invalidated": 0}
@@ -30,7 +30,7 @@ async def community_decisions(router: Router, territories: Iterable[str]) -> lis
     vector has another length (scored by an older model) are skipped."""
     rows: list[Row] = []
     for code in territories:
-        async with router.read(code) as conn:
+        async with router.read(await router.lookup(code)) as conn:
             for features, status in await conn.execute(_DECIDED):
                 if len(features) == len(FEATURES):
                     rows.append(([float(x) for x in features], OUTCOMES[status]))

@@ -4,23 +4,21 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from core.auth import Identity, require_role
 from core.errors import error_responses
-from core.http import provide_territory
 from core.idempotency import IdempotencyKey, answer_once
 from core.pagination import Cursor, Limit, page_size
+from core.routing import Router, Territory
 from services.zones.dto import Zone, ZoneIn, ZonePage
 from services.zones.service import create_zone, list_zones
-from territories.routing import Router, Territory
 
 
 class ZoneController(Controller):
     path = "/api/zones"
     tags = ["zones"]
-    dependencies = {"territory": Provide(provide_territory)}
 
     @get(responses=error_responses(401, 403, 404, 423, 429, 503), summary="List the territory's zones")
     async def list(

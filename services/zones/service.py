@@ -28,7 +28,6 @@ async def create_zone(conn: AsyncConnection, territory: str, data: ZoneIn) -> Zo
     zone = _zone(row)
     await emit(
         conn,
-        territory,
         "zone.created",
         {
             "zone_id": str(zone.id),

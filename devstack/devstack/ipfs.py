@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from core.stack.system import (
+from devstack.system import (
     find_program,
     pid_alive,
     port_open,

@@ -1,4 +1,4 @@
-"""The node's Litestar application: every service mounted by default, or a chosen few."""
+"""The node's Litestar application: every domain mounted by default, or a chosen few."""
 
 from __future__ import annotations
 
@@ -13,23 +13,23 @@ import httpx
 import redis.asyncio as aioredis
 import structlog
 from litestar import Litestar
-from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
-import services
 from core.auth import VerifiedTokens, node_keys, rate_limit
 from core.errors import EXCEPTION_HANDLERS
 from core.events.bus import connect
 from core.events.consumers import parse_registry_event
 from core.evidence import EvidenceStore
-from core.http import EVIDENCE_UPLOAD, provide_identity, provide_router, request_context_middleware
+from core.http import EVIDENCE_UPLOAD, dependencies, request_context_middleware
 from core.logging import configure_logging
+from core.routing import Router
 from core.settings import Settings, get_settings
+from node import domains
 from services.health.controllers import HealthController
-from territories.routing import Router
+from territories.registry import open_router
 
 log = structlog.get_logger(__name__)
 VERSION = "0.1.0"
@@ -59,8 +59,8 @@ async def watch_registry(app: Litestar) -> None:
 @asynccontextmanager
 async def lifespan(app: Litestar) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
-    app.state.router = Router(settings)
-    app.state.redis = aioredis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=2)
+    app.state.router = open_router(settings)
+    app.state.redis = aioredis.from_url(settings.redis.url, socket_connect_timeout=2, socket_timeout=2)
     app.state.nats = None
     # Outbound HTTP (identity providers): bounded, never following redirects silently.
     app.state.http = httpx.AsyncClient(timeout=10, follow_redirects=False, limits=httpx.Limits(max_connections=50))
@@ -93,8 +93,8 @@ class MetricsController(PrometheusController):
 
 def create_app(settings: Settings | None = None, only: list[str] | None = None) -> Litestar:
     settings = settings or get_settings()
-    configure_logging(settings.log_level, settings.log_json)
-    available = services.routes()
+    configure_logging(settings.log.level, settings.log.as_json)
+    available = domains.routes()
     chosen = only or list(available)
     unknown = sorted(set(chosen) - set(available))
     if unknown:
@@ -105,15 +105,12 @@ def create_app(settings: Settings | None = None, only: list[str] | None = None) 
     prometheus = PrometheusConfig(app_name="oneheart", prefix="oh", group_path=True, exclude=["/metrics"])
     app = Litestar(
         route_handlers=handlers,
-        dependencies={
-            "router": Provide(provide_router, sync_to_thread=False),
-            "identity": Provide(provide_identity, sync_to_thread=False),
-        },
+        dependencies=dependencies(),
         guards=[rate_limit],
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[request_context_middleware(settings.access_log), prometheus.middleware],
+        middleware=[request_context_middleware(settings.log.access_log), prometheus.middleware],
         lifespan=[lifespan],
-        request_max_body_size=settings.request_max_body,
+        request_max_body_size=settings.http.request_max_body,
         openapi_config=OpenAPIConfig(
             title="OneHeart node",
             version=VERSION,
@@ -129,7 +126,7 @@ def create_app(settings: Settings | None = None, only: list[str] | None = None) 
     for route in app.routes:
         for handler in getattr(route, "route_handlers", ()):
             if handler.opt.get("body_limit") == EVIDENCE_UPLOAD:
-                handler.request_max_body_size = settings.evidence_max_bytes + 64 * 1024  # + form fields
+                handler.request_max_body_size = settings.evidence.evidence_max_bytes + 64 * 1024  # + form fields
     app.state.node_keys = node_keys(settings).ensure_current()
     app.state.verified_tokens = VerifiedTokens(app.state.node_keys, settings)
     return app

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import redis
 
-from core.stack.system import (
+from devstack.system import (
     port_open,
     read_pid,
     reuse_or_start,

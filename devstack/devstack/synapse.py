@@ -29,11 +29,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from core.stack.system import pid_alive, port_open, read_pid, stop_pid, wait_for
+from devstack.system import pid_alive, port_open, read_pid, stop_pid, wait_for
 
 START_TIMEOUT = 60.0
 PROGRAM = "synapse.app.homeserver"
-BOT_LOCALPART = "oh_bot"
 ADMIN_USER = "oneheart-admin"
 
 
@@ -140,30 +139,6 @@ class Homeserver:
     @property
     def pid_path(self) -> Path:
         return self.folder / "homeserver.pid"
-
-
-def appservice_registration(
-    *, territory: str, server_name: str, url: str | None, as_token: str, hs_token: str
-) -> dict[str, Any]:
-    """The gateway's application-service registration for one territory's homeserver.
-
-    It owns the users ``@oh_*`` and the aliases ``#oh_*`` of that server (exclusively);
-    ``url`` is where Synapse pushes transactions (None: nothing is pushed)."""
-    escaped = server_name.replace(".", "\\.")
-    return {
-        "id": f"oneheart-{territory}",
-        "url": url,
-        "as_token": as_token,
-        "hs_token": hs_token,
-        "sender_localpart": BOT_LOCALPART,
-        "namespaces": {
-            "users": [{"regex": f"@oh_.*:{escaped}", "exclusive": True}],
-            "aliases": [{"regex": f"#oh_.*:{escaped}", "exclusive": True}],
-            "rooms": [],
-        },
-        "rate_limited": False,
-        "receive_ephemeral": False,
-    }
 
 
 def oidc_provider(*, issuer: str, client_id: str, client_secret: str) -> dict[str, Any]:

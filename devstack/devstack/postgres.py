@@ -21,7 +21,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from core.stack.system import apt_install, is_root, port_open, run, wait_for
+from devstack.system import apt_install, is_root, port_open, run, wait_for
 
 PRIMARY_PORT = 5432
 PRIMARY_FALLBACK_PORT = 55432

@@ -8,27 +8,27 @@ import signal
 
 import structlog
 
-import services
 from core.events.bus import connect, ensure_stream
 from core.events.consumers import parse_registry_event, run_consumers
 from core.events.relay import Relay
 from core.logging import configure_logging
 from core.settings import Settings
-from territories.routing import Router
+from node import domains
+from territories.registry import open_router
 
 log = structlog.get_logger(__name__)
 
 
 async def run_worker(settings: Settings, *, relay: bool = True, consumer_names: list[str] | None = None) -> None:
-    configure_logging(settings.log_level, settings.log_json)
-    available = {c.name: c for c in services.consumers()}
+    configure_logging(settings.log.level, settings.log.as_json)
+    available = {c.name: c for c in domains.consumers()}
     chosen = list(available.values()) if consumer_names is None else []
     for name in consumer_names or []:
         if name not in available:
             raise ValueError(f"unknown consumer {name!r}; choose from {', '.join(sorted(available))}")
         chosen.append(available[name])
 
-    router = Router(settings)
+    router = open_router(settings)
     nc, js = await connect(settings, "worker")
     await ensure_stream(js, settings)
 
@@ -41,7 +41,7 @@ async def run_worker(settings: Settings, *, relay: bool = True, consumer_names: 
         tasks.append(asyncio.create_task(Relay(router, js, settings).run(), name="relay"))
     if chosen:
         tasks.append(asyncio.create_task(run_consumers(router, js, chosen, settings), name="consumers"))
-    if settings.ledger_checkpoint_interval > 0:
+    if settings.ledger.checkpoint_interval > 0:
         from services.ledger.audit import run_checkpoints
 
         tasks.append(asyncio.create_task(run_checkpoints(router, settings), name="ledger-checkpoints"))

@@ -12,8 +12,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from core.stack import ipfs, nats, postgres, redis
-from core.stack.system import free_port, port_open, redact_url
+from devstack import ipfs, nats, postgres, redis
+from devstack.system import free_port, port_open, redact_url
 
 stack_app = typer.Typer(
     help="Local development stack: PostgreSQL, NATS JetStream, Redis, IPFS (and Synapse) on 127.0.0.1.",
@@ -84,8 +84,8 @@ DEMO_TERRITORIES = ["dk", "sami"]
 
 def _homeservers(data_dir: Path, state: dict[str, int]) -> list[tuple[str, str, str]]:
     from core.settings import Settings
-    from core.stack import synapse
-    from federation.homeservers import demo_homeservers, ensure_demo_homeservers
+    from devstack import synapse
+    from devstack.matrix import demo_homeservers, ensure_demo_homeservers
 
     settings = Settings(data_dir=data_dir)
     before = {code: synapse.our_pid(hs) for code, hs in demo_homeservers(settings)}
@@ -189,8 +189,8 @@ def status() -> None:
         ("ipfs", env.get("OH_IPFS_URL"), ipfs.is_ipfs),
     ]
     from core.settings import Settings
-    from core.stack import synapse
-    from federation.homeservers import demo_homeservers
+    from devstack import synapse
+    from devstack.matrix import demo_homeservers
 
     for code, hs in demo_homeservers(Settings(data_dir=data_dir)):
         components.append((f"synapse ({code}: {hs.server_name})", hs.url, synapse.answers))
@@ -239,8 +239,8 @@ def down() -> None:
             ipfs.stop_ipfs(data_dir)
             stopped.append("ipfs")
         from core.settings import Settings
-        from core.stack import synapse
-        from federation.homeservers import demo_homeservers
+        from devstack import synapse
+        from devstack.matrix import demo_homeservers
 
         for code, hs in demo_homeservers(Settings(data_dir=data_dir)):
             if synapse.our_pid(hs) is not None:

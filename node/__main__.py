@@ -1,3 +1,3 @@
-from core.cli import app
+from node.cli import app
 
 app(prog_name="oneheart")

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import nats
 from nats.errors import Error as NatsError
 
-from core.stack.system import port_open, read_pid, reuse_or_start, server_binary, stop_pid, wait_for
+from devstack.system import port_open, read_pid, reuse_or_start, server_binary, stop_pid, wait_for
 
 DEFAULT_PORT = 4222
 FALLBACK_PORT = 54222

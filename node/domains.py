@@ -1,0 +1,51 @@
+"""Which domains the node mounts: HTTP controllers by service name (``oneheart serve --only``
+chooses from them) and the event consumers ``oneheart worker`` runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def routes() -> dict[str, list[Any]]:
+    from services.activity.controllers import ActivityController
+    from services.auth.controllers import AuthController, JwksController
+    from services.idp.controllers import OIDCController
+    from services.impact.controllers import ImpactController
+    from services.leaderboards.controllers import LeaderboardController
+    from services.ledger.controllers import LedgerController
+    from services.notifications.controllers import NotificationController
+    from services.players.controllers import PlayerController
+    from services.proofs.controllers import ProofController
+    from services.quests.controllers import QuestController
+    from services.registry.controllers import RegistryController
+    from services.rewards.controllers import RewardController
+    from services.social.controllers import SocialController
+    from services.tokens.controllers import PoolController, TokenController
+    from services.zones.controllers import ZoneController
+
+    return {
+        "registry": [RegistryController],
+        "zones": [ZoneController],
+        "activity": [ActivityController],
+        "auth": [AuthController, JwksController],
+        "players": [PlayerController],
+        "idp": [OIDCController],
+        "ledger": [LedgerController],
+        "quests": [QuestController],
+        "proofs": [ProofController],
+        "impact": [ImpactController],
+        "notifications": [NotificationController],
+        "tokens": [TokenController, PoolController],
+        "rewards": [RewardController],
+        "social": [SocialController],
+        "leaderboards": [LeaderboardController],
+    }
+
+
+def consumers() -> list[Any]:
+    from services.activity.consumers import CONSUMERS as activity
+    from services.impact.payout import CONSUMERS as impact
+    from services.leaderboards.consumers import CONSUMERS as leaderboards
+    from services.verification.consumers import CONSUMERS as verification
+
+    return [*activity, *verification, *impact, *leaderboards]
