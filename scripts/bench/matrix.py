@@ -263,8 +263,8 @@ def main() -> None:
         await router.close()
 
     asyncio.run(attach())
-    relay = start([PY, "-m", "core", "worker", "--no-consumers"], env, hs_a.client_port, "/_matrix/client/versions")
-    gateway = start([PY, "-m", "core", "gateway", "--port", str(gateway_port)], env, gateway_port, "/health")
+    relay = start([PY, "-m", "node", "worker", "--no-consumers"], env, hs_a.client_port, "/_matrix/client/versions")
+    gateway = start([PY, "-m", "node", "gateway", "--port", str(gateway_port)], env, gateway_port, "/health")
     try:
         asyncio.run(measure(settings, hs_a, hs_b, rounds))
     finally:
