@@ -33,7 +33,7 @@ from core.routing import Router
 from devstack import synapse
 from federation import config
 from federation.config import HomeserverConfig
-from federation.homeservers import register_sso_client, set_homeserver
+from federation.homeservers import register_sso_client
 from federation.registration import appservice_registration
 from territories.registry import Registry
 from tests.conftest import Env, Node, Proc
@@ -123,7 +123,7 @@ async def federation_fixture(
         )
         server.cfg = HomeserverConfig(**{**_fields(server.cfg), "admin_token": admin["access_token"]})
         config.save(env.settings, server.code, server.cfg)
-        await set_homeserver(router, server.code, server.name, actor="test")
+        await Registry(router, "test").set_homeserver(server.code, server.name)
         await register_sso_client(router, server.cfg)
     yield Federation(servers["north"], servers["south"], gateway_port, tls)
     for server in servers.values():

@@ -256,10 +256,10 @@ def main() -> None:
     print(f"two homeservers started in {time.perf_counter() - started:.1f} s")
 
     async def attach() -> None:
-        from federation.homeservers import set_homeserver
+        from territories.registry import Registry
 
         router = open_router(settings)
-        await set_homeserver(router, A, hs_a.server_name, actor="bench")
+        await Registry(router, "bench").set_homeserver(A, hs_a.server_name)
         await router.close()
 
     asyncio.run(attach())
