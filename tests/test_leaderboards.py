@@ -20,7 +20,7 @@ from core.events.outbox import emit
 from core.events.tables import inbox
 from core.routing import Router
 from services.leaderboards import keys, store
-from services.leaderboards.rebuild import rebuild
+from services.leaderboards.service import rebuild
 from services.ledger import service as ledger
 from services.players.service import ensure_player
 from services.proofs.models import proofs
@@ -148,10 +148,10 @@ class World:
         return sorted(totals.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)
 
 
-async def dump(r: aioredis.Redis, code: str) -> dict[str, Any]:
-    """Everything Redis holds for a territory's leaderboards, with absolute expiry times."""
+async def dump(r: aioredis.Redis, ns: str) -> dict[str, Any]:
+    """Everything Redis holds for a territory's leaderboards (namespace ``ns``), with absolute expiry times."""
     out: dict[str, Any] = {}
-    async for raw in r.scan_iter(match=f"{keys.prefix(code)}:*", count=1000):
+    async for raw in r.scan_iter(match=f"{ns}:*", count=1000):
         key = raw.decode()
         kind = (await r.type(key)).decode()
         if kind == "zset":
@@ -162,6 +162,11 @@ async def dump(r: aioredis.Redis, code: str) -> dict[str, Any]:
             value = await r.get(key)
         out[key] = (kind, value, await r.expiretime(key))
     return out
+
+
+async def ledger_id(router: Router, code: str) -> str:
+    async with router.read(await router.lookup(code)) as conn:
+        return keys.ledger_id(await ledger.genesis_hash(conn))
 
 
 def board(items: list[dict[str, Any]]) -> list[tuple[str, int]]:
@@ -252,25 +257,27 @@ async def test_rebuild_after_flushall_equals_the_boards_before(router: Router, e
         for i in range(24):
             await world.pay(("Aino", "Biret", "Ánde", "Elle")[i % 4], i % 2, 5 + 7 * i, days[i % 5 % 4])
 
+        ns = keys.prefix(env.settings, world.code)  # the worker's: same data dir, same node id
+
         async def counted() -> bool:
-            return await r.bitcount(keys.applied(world.code)) == len(world.paid)
+            return await r.bitcount(keys.applied(ns)) == len(world.paid)
 
         await eventually(counted, timeout=60)
-        before = await dump(r, world.code)
-        all_time = keys.board(world.code, "all", "all")
+        before = await dump(r, ns)
+        all_time = keys.board(ns, "all", "all")
         assert [(m.decode(), int(s)) for m, s in await r.zrevrange(all_time, 0, -1, withscores=True)] == (
             world.expected()
         )
         # Day boards are dropped 7 days after their day, week boards 5 weeks after their week.
-        old_day = keys.board(world.code, "all", keys.period_name("day", days[3].date()))
-        old_week = keys.board(world.code, "all", keys.period_name("week", days[3].date()))
+        old_day = keys.board(ns, "all", keys.period_name("day", days[3].date()))
+        old_week = keys.board(ns, "all", keys.period_name("week", days[3].date()))
         assert old_day not in before and old_week in before and before[all_time][2] == -1
 
         await r.flushall()
         assert await r.dbsize() == 0
         out = env.cli("leaderboard", "rebuild", world.code, OH_REDIS_URL=url).stdout
         assert f"{len(world.paid)} payouts" in out, out
-        after = await dump(r, world.code)
+        after = await dump(r, ns)
         assert after == before
         assert not [k for k in await r.keys("*") if b":rebuild:" in k]  # nothing staged left behind
     finally:
@@ -311,6 +318,9 @@ async def test_rebuild_counts_a_payout_racing_it_exactly_once(router: Router, en
     for i in range(5):
         await world.pay(("Astrid", "Bjørn")[i % 2], i % 2, 10 + i)
     settings = env.settings
+    ns = keys.prefix(settings, world.code)
+    await rebuild(router, r, world.code, settings)  # the boards mirror this ledger (as the consumer leaves them)
+    mirrored = await ledger_id(router, world.code)
     snapshot_taken, swap_allowed = asyncio.Event(), asyncio.Event()
     async with router.transaction(await router.lookup(world.code)) as conn:
         late = await world.pay("Astrid", 1, 1000, conn=conn)  # not committed yet: outside the snapshot
@@ -320,16 +330,16 @@ async def test_rebuild_counts_a_payout_racing_it_exactly_once(router: Router, en
         )
         await snapshot_taken.wait()
     # Committed now. The consumer counts it on the old boards before the swap...
-    targets = keys.targets(world.code, late.zone, late.at, settings, NOW.timestamp())
-    assert await store.apply(r, world.code, late.seq, str(late.player), late.xp, targets)
+    targets = keys.targets(ns, late.zone, late.at, settings, NOW.timestamp())
+    assert await store.apply(r, ns, late.seq, str(late.player), late.xp, targets, ledger=mirrored)
     swap_allowed.set()
     report = await task
     assert (report.payouts, report.caught_up, report.upto) == (5, 1, late.seq - 1)
-    all_time = keys.board(world.code, "all", "all")
+    all_time = keys.board(ns, "all", "all")
     got = [(m.decode(), int(s)) for m, s in await r.zrevrange(all_time, 0, -1, withscores=True)]
     assert got == world.expected()  # ...and after the swap it still counts once
-    assert not await store.apply(r, world.code, late.seq, str(late.player), late.xp, targets)  # a redelivery
-    zone = keys.board(world.code, keys.scope_of(late.zone), "all")
+    assert not await store.apply(r, ns, late.seq, str(late.player), late.xp, targets, ledger=mirrored)  # a redelivery
+    zone = keys.board(ns, keys.scope_of(late.zone), "all")
     assert int(await r.zscore(zone, str(late.player)) or 0) == sum(
         p.xp for p in world.paid if p.player == late.player and p.zone == late.zone
     )
