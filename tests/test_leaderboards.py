@@ -405,7 +405,8 @@ async def test_boards_of_a_recreated_ledger_are_rebuilt_by_the_consumer(router: 
     settings = env.settings
     world = await World.make(router, names=("Astrid", "Bjørn"))
     code = world.code
-    for p in [await world.pay("Astrid", 0, 40), await world.pay("Bjørn", 1, 10), await world.pay("Astrid", 1, 5)]:
+    for name, zone, xp in (("Astrid", 0, 40), ("Bjørn", 1, 10), ("Astrid", 1, 5)):
+        p = await world.pay(name, zone, xp)
         assert await count(router, r, code, p.seq, settings)
     assert await top(r, settings, code) == world.expected()
     assert not await count(router, r, code, world.paid[0].seq, settings)  # a redelivery counts once
