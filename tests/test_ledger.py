@@ -593,7 +593,7 @@ async def test_a_players_balance_is_private_to_them_and_staff(
     lines = [json.loads(x) for x in export.text.splitlines()]
     assert lines[0]["balances"] == "public"
     shown = {x["account"] for x in lines if x["type"] == "balance"}
-    assert shown == {player_account(bob), "pool:territory", "mint"}  # not Alice's
+    assert shown == {player_account(bob), "pool:territory", "mint", "burn"}  # not Alice's
     path = tmp_path / "by-bob.jsonl"
     path.write_bytes(export.content)
     out = env.cli("ledger", "verify", code, "--from-export", str(path), OH_REGISTRY_DSN=CLOSED_DSN).stdout
