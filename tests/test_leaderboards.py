@@ -16,18 +16,20 @@ import sqlalchemy as sa
 from devstack.redis import start_redis, stop_redis
 from devstack.system import free_port
 
+from core.codes import schema_for
 from core.events.outbox import emit
 from core.events.tables import inbox
 from core.routing import Router
-from services.leaderboards import keys, store
-from services.leaderboards.rebuild import rebuild
+from core.settings import Settings
+from services.leaderboards import keys, service, store
+from services.leaderboards.service import rebuild
 from services.ledger import service as ledger
 from services.players.service import ensure_player
 from services.proofs.models import proofs
 from services.quests.models import assignments, quests
 from services.zones.models import zones
 from territories.registry import Registry
-from tests.conftest import Env, Node, Proc, eventually
+from tests.conftest import Env, Node, Proc, eventually, rows
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 NOW = datetime.now(UTC)
@@ -53,9 +55,13 @@ class World:
         self.paid: list[Paid] = []
 
     @classmethod
-    async def make(cls, router: Router, server: str = "a", names: tuple[str, ...] = ("Astrid", "Bjørn")) -> World:
-        code = f"lb_{uuid.uuid4().hex[:10]}"
-        await Registry(router, "test").create_territory(code, f"Leaderboard {code}", server)
+    async def make(
+        cls, router: Router, server: str = "a", names: tuple[str, ...] = ("Astrid", "Bjørn"), code: str | None = None
+    ) -> World:
+        """A new territory (or, with ``code``, the players and quests of one just recreated)."""
+        if code is None:
+            code = f"lb_{uuid.uuid4().hex[:10]}"
+            await Registry(router, "test").create_territory(code, f"Leaderboard {code}", server)
         world = cls(router, code)
         async with router.transaction(await router.lookup(code)) as conn:
             for i in range(2):
@@ -148,10 +154,10 @@ class World:
         return sorted(totals.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)
 
 
-async def dump(r: aioredis.Redis, code: str) -> dict[str, Any]:
-    """Everything Redis holds for a territory's leaderboards, with absolute expiry times."""
+async def dump(r: aioredis.Redis, ns: str) -> dict[str, Any]:
+    """Everything Redis holds for a territory's leaderboards (namespace ``ns``), with absolute expiry times."""
     out: dict[str, Any] = {}
-    async for raw in r.scan_iter(match=f"{keys.prefix(code)}:*", count=1000):
+    async for raw in r.scan_iter(match=f"{ns}:*", count=1000):
         key = raw.decode()
         kind = (await r.type(key)).decode()
         if kind == "zset":
@@ -162,6 +168,11 @@ async def dump(r: aioredis.Redis, code: str) -> dict[str, Any]:
             value = await r.get(key)
         out[key] = (kind, value, await r.expiretime(key))
     return out
+
+
+async def ledger_id(router: Router, code: str) -> str:
+    async with router.read(await router.lookup(code)) as conn:
+        return keys.ledger_id(await ledger.genesis_hash(conn))
 
 
 def board(items: list[dict[str, Any]]) -> list[tuple[str, int]]:
@@ -252,25 +263,27 @@ async def test_rebuild_after_flushall_equals_the_boards_before(router: Router, e
         for i in range(24):
             await world.pay(("Aino", "Biret", "Ánde", "Elle")[i % 4], i % 2, 5 + 7 * i, days[i % 5 % 4])
 
+        ns = keys.prefix(env.settings, world.code)  # the worker's: same data dir, same node id
+
         async def counted() -> bool:
-            return await r.bitcount(keys.applied(world.code)) == len(world.paid)
+            return await r.bitcount(keys.applied(ns)) == len(world.paid)
 
         await eventually(counted, timeout=60)
-        before = await dump(r, world.code)
-        all_time = keys.board(world.code, "all", "all")
+        before = await dump(r, ns)
+        all_time = keys.board(ns, "all", "all")
         assert [(m.decode(), int(s)) for m, s in await r.zrevrange(all_time, 0, -1, withscores=True)] == (
             world.expected()
         )
         # Day boards are dropped 7 days after their day, week boards 5 weeks after their week.
-        old_day = keys.board(world.code, "all", keys.period_name("day", days[3].date()))
-        old_week = keys.board(world.code, "all", keys.period_name("week", days[3].date()))
+        old_day = keys.board(ns, "all", keys.period_name("day", days[3].date()))
+        old_week = keys.board(ns, "all", keys.period_name("week", days[3].date()))
         assert old_day not in before and old_week in before and before[all_time][2] == -1
 
         await r.flushall()
         assert await r.dbsize() == 0
         out = env.cli("leaderboard", "rebuild", world.code, OH_REDIS_URL=url).stdout
         assert f"{len(world.paid)} payouts" in out, out
-        after = await dump(r, world.code)
+        after = await dump(r, ns)
         assert after == before
         assert not [k for k in await r.keys("*") if b":rebuild:" in k]  # nothing staged left behind
     finally:
@@ -311,6 +324,9 @@ async def test_rebuild_counts_a_payout_racing_it_exactly_once(router: Router, en
     for i in range(5):
         await world.pay(("Astrid", "Bjørn")[i % 2], i % 2, 10 + i)
     settings = env.settings
+    ns = keys.prefix(settings, world.code)
+    await rebuild(router, r, world.code, settings)  # the boards mirror this ledger (as the consumer leaves them)
+    mirrored = await ledger_id(router, world.code)
     snapshot_taken, swap_allowed = asyncio.Event(), asyncio.Event()
     async with router.transaction(await router.lookup(world.code)) as conn:
         late = await world.pay("Astrid", 1, 1000, conn=conn)  # not committed yet: outside the snapshot
@@ -320,17 +336,93 @@ async def test_rebuild_counts_a_payout_racing_it_exactly_once(router: Router, en
         )
         await snapshot_taken.wait()
     # Committed now. The consumer counts it on the old boards before the swap...
-    targets = keys.targets(world.code, late.zone, late.at, settings, NOW.timestamp())
-    assert await store.apply(r, world.code, late.seq, str(late.player), late.xp, targets)
+    targets = keys.targets(ns, late.zone, late.at, settings, NOW.timestamp())
+    assert await store.apply(r, ns, late.seq, str(late.player), late.xp, targets, ledger=mirrored)
     swap_allowed.set()
     report = await task
     assert (report.payouts, report.caught_up, report.upto) == (5, 1, late.seq - 1)
-    all_time = keys.board(world.code, "all", "all")
+    all_time = keys.board(ns, "all", "all")
     got = [(m.decode(), int(s)) for m, s in await r.zrevrange(all_time, 0, -1, withscores=True)]
     assert got == world.expected()  # ...and after the swap it still counts once
-    assert not await store.apply(r, world.code, late.seq, str(late.player), late.xp, targets)  # a redelivery
-    zone = keys.board(world.code, keys.scope_of(late.zone), "all")
+    assert not await store.apply(r, ns, late.seq, str(late.player), late.xp, targets, ledger=mirrored)  # a redelivery
+    zone = keys.board(ns, keys.scope_of(late.zone), "all")
     assert int(await r.zscore(zone, str(late.player)) or 0) == sum(
         p.xp for p in world.paid if p.player == late.player and p.zone == late.zone
     )
+    await r.aclose()
+
+
+# --- Redis state tied to the node and to the ledger it mirrors ------------------------------------
+async def recreate(router: Router, env: Env, code: str) -> None:
+    """Drop the territory's schema and provision it again (server a): a new, empty ledger under
+    the same code, as on a node whose database was recreated, or another node's database."""
+    rows(env.dsn_a, f'DROP SCHEMA "{schema_for(code)}" CASCADE')
+    rows(env.dsn_a, "UPDATE global.territories SET status = 'provisioning' WHERE code = %s", code)
+    router.invalidate(code)
+    await Registry(router, "test").create_territory(code, f"Leaderboard {code}", "a")
+
+
+async def count(router: Router, r: aioredis.Redis, code: str, seq: int, settings: Settings) -> bool:
+    """What the payout.made consumer does for ledger entry ``seq`` (in its own transaction)."""
+    async with router.transaction(await router.lookup(code)) as conn:
+        return await service.count_payout(conn, r, seq, settings)
+
+
+async def top(r: aioredis.Redis, settings: Settings, code: str, scope: str = "all") -> list[tuple[str, int]]:
+    key = keys.board(keys.prefix(settings, code), scope, "all")
+    found: Any = await r.zrevrange(key, 0, -1, withscores=True)
+    return [(m.decode(), int(s)) for m, s in found]
+
+
+async def test_a_fresh_node_beside_an_earlier_one_on_the_same_redis(router: Router, env: Env, tmp_path: Path) -> None:
+    """Two nodes (two data dirs, so two node ids) with their own ledgers of one territory code
+    and one Redis: each counts its own payouts, though their sequence numbers are the same."""
+    r = aioredis.from_url(env.settings.redis.url)
+    earlier_node = env.settings.model_copy(update={"data_dir": tmp_path / "earlier"})
+    fresh_node = env.settings.model_copy(update={"data_dir": tmp_path / "fresh"})
+    earlier = await World.make(router, names=("Astrid",))
+    code = earlier.code
+    assert keys.prefix(earlier_node, code) != keys.prefix(fresh_node, code)
+    assert keys.prefix(earlier_node, code) == keys.prefix(earlier_node.model_copy(), code)  # kept in node-id
+    paid = await earlier.pay("Astrid", 0, 40)
+    assert await count(router, r, code, paid.seq, earlier_node)
+
+    await recreate(router, env, code)  # the fresh node's own database: its ledger starts again at 1
+    fresh = await World.make(router, names=("Bjørn",), code=code)
+    new = await fresh.pay("Bjørn", 1, 25)
+    assert new.seq == paid.seq == 1
+    assert await count(router, r, code, new.seq, fresh_node)
+    assert await top(r, fresh_node, code) == fresh.expected() == [(str(fresh.players["Bjørn"]), 25)]
+    assert await top(r, fresh_node, code, keys.scope_of(new.zone)) == [(str(fresh.players["Bjørn"]), 25)]
+    assert await top(r, earlier_node, code) == [(str(earlier.players["Astrid"]), 40)]  # untouched
+    await r.aclose()
+
+
+async def test_boards_of_a_recreated_ledger_are_rebuilt_by_the_consumer(router: Router, env: Env) -> None:
+    """Boards that mirror a ledger since dropped (the territory recreated, the database
+    restored) are recounted from the ledger there is now, before the next payout is counted."""
+    r = aioredis.from_url(env.settings.redis.url)
+    settings = env.settings
+    world = await World.make(router, names=("Astrid", "Bjørn"))
+    code = world.code
+    for name, zone, xp in (("Astrid", 0, 40), ("Bjørn", 1, 10), ("Astrid", 1, 5)):
+        p = await world.pay(name, zone, xp)
+        assert await count(router, r, code, p.seq, settings)
+    assert await top(r, settings, code) == world.expected()
+    assert not await count(router, r, code, world.paid[0].seq, settings)  # a redelivery counts once
+
+    await recreate(router, env, code)
+    again = await World.make(router, names=("Cecilie",), code=code)
+    first = await again.pay("Cecilie", 0, 7)
+    second = await again.pay("Cecilie", 0, 3)  # committed, its event not handled yet
+    assert (first.seq, second.seq) == (1, 2)
+    assert await count(router, r, code, first.seq, settings)  # rebuilt: counts both
+    assert await top(r, settings, code) == again.expected() == [(str(again.players["Cecilie"]), 10)]
+    assert not await count(router, r, code, second.seq, settings)  # already counted by the rebuild
+    assert await top(r, settings, code) == [(str(again.players["Cecilie"]), 10)]
+    ns = keys.prefix(settings, code)
+    assert await r.bitcount(keys.applied(ns)) == 2
+    async with router.read(await router.lookup(code)) as conn:
+        mirrored: Any = await r.get(keys.ledger(ns))
+        assert mirrored.decode() == keys.ledger_id(await ledger.genesis_hash(conn))
     await r.aclose()

@@ -551,3 +551,58 @@ async def test_cli_checkpoint_and_rotate_key(env: Env, router: Router) -> None:
     env.cli("ledger", "verify", code)  # checkpoints by both keys verify
     bad = env.cli("ledger", "verify", "Not-A-Code", check=False)
     assert bad.returncode == 2
+
+
+# --- who may read which balance -------------------------------------------------------------------
+async def test_a_players_balance_is_private_to_them_and_staff(
+    env: Env, router: Router, node: Node, tmp_path: Path
+) -> None:
+    """Entries, proofs and the export are public to the territory; a player's balance is the
+    player's and staff's, on both balance endpoints; pool balances are public."""
+    code = await new_territory(router)
+    alice, bob = uuid.uuid4(), uuid.uuid4()
+    async with router.transaction(await router.lookup(code)) as conn:
+        for who in (alice, bob):
+            await append(conn, code, kind="mint", debit="mint", credit=player_account(who), amount=50, xp=5)
+        await append(conn, code, kind="mint", debit="mint", credit="pool:territory", amount=1000)
+    await sign(router, env, code)
+    as_bob = node.auth(home=code, roles={code: ["player"]}, user_id=bob)
+    as_operator = node.auth(home=code, roles={code: ["operator"]})
+    async with node.client(code, as_bob) as c:
+        theirs = player_account(alice)
+        for url, params in ((f"/api/ledger/balances/{theirs}", {}), ("/api/tokens/balance", {"account": theirs})):
+            r = await c.get(url, params=params)
+            assert r.status_code == 403 and r.json()["error"] == "forbidden", (url, r.text)
+        for url, params in (
+            (f"/api/ledger/balances/{player_account(bob)}", {}),
+            ("/api/tokens/balance", {}),
+            ("/api/tokens/balance", {"account": player_account(bob)}),
+        ):
+            r = await c.get(url, params=params)
+            assert r.status_code == 200 and r.json() == {"account": player_account(bob), "tokens": 50, "xp": 5}
+        for url, params in (
+            ("/api/ledger/balances/pool:territory", {}),
+            ("/api/tokens/balance", {"account": "pool:territory"}),
+        ):
+            r = await c.get(url, params=params)
+            assert r.status_code == 200 and r.json()["tokens"] == 1000, (url, r.text)
+        # The public record stays public: entries name Alice's account, and the export verifies.
+        assert theirs in [e["credit"] for e in (await c.get("/api/ledger")).json()["items"]]
+        export = await c.get("/api/ledger/export")
+        assert export.status_code == 200
+    lines = [json.loads(x) for x in export.text.splitlines()]
+    assert lines[0]["balances"] == "public"
+    shown = {x["account"] for x in lines if x["type"] == "balance"}
+    assert shown == {player_account(bob), "pool:territory", "mint", "burn"}  # not Alice's
+    path = tmp_path / "by-bob.jsonl"
+    path.write_bytes(export.content)
+    out = env.cli("ledger", "verify", code, "--from-export", str(path), OH_REGISTRY_DSN=CLOSED_DSN).stdout
+    assert "ok" in out and "3 entries" in out
+    # Staff read any balance, and export every one.
+    async with node.client(code, as_operator) as c:
+        r = await c.get(f"/api/ledger/balances/{theirs}")
+        assert r.status_code == 200 and r.json()["tokens"] == 50
+        r = await c.get("/api/tokens/balance", params={"account": theirs})
+        assert r.status_code == 200 and r.json()["tokens"] == 50
+        full = [json.loads(x) for x in (await c.get("/api/ledger/export")).text.splitlines()]
+    assert full[0]["balances"] == "all" and theirs in {x["account"] for x in full if x["type"] == "balance"}

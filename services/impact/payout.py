@@ -32,7 +32,7 @@ from services.impact import badges, rules
 from services.impact.models import payouts
 from services.ledger import service as ledger
 from services.ledger.models import balances
-from services.notifications.store import notify
+from services.notifications.service import notify
 from services.players.models import players
 from services.players.service import ensure_player
 from services.proofs.models import proofs
@@ -172,7 +172,6 @@ async def pay(conn: AsyncConnection, approval: Approval, *, with_badges: bool = 
     level, xp = await _sync_player(conn, a, policy)
     await notify(
         conn,
-        a.territory,
         a.player_id,
         "payout",
         f"+{got.xp} XP, +{got.tokens} Heart tokens",
@@ -239,7 +238,6 @@ async def _leveled_up(
     )
     await notify(
         conn,
-        a.territory,
         a.player_id,
         "level_up",
         f"Level {level}!",
@@ -256,7 +254,6 @@ def _next(policy: rules.ImpactPolicy, level: int) -> int | None:
 async def _notify_validated(conn: AsyncConnection, a: Approval, title: str) -> None:
     await notify(
         conn,
-        a.territory,
         a.player_id,
         "validated",
         "Your proof was validated",
@@ -296,7 +293,6 @@ async def _award(conn: AsyncConnection, a: Approval, level: int, streak: int, no
         )
         await notify(
             conn,
-            a.territory,
             a.player_id,
             "badge",
             f"Badge: {b.name}",

@@ -16,7 +16,8 @@ from core.codes import check_code
 from core.errors import Unavailable
 from core.routing import Router
 from core.settings import get_settings
-from services.leaderboards.rebuild import Report, rebuild
+from services.leaderboards.rebuild import Report
+from services.leaderboards.service import rebuild
 from territories.cli import run
 
 leaderboard_app = typer.Typer(help="Leaderboards (Redis), recounted from the ledgers.", no_args_is_help=True)
@@ -42,7 +43,6 @@ def rebuild_command(
             bar.update(task, completed=done, total=total)
 
         async def go(router: Router) -> Report:
-            await router.lookup(code)  # an unknown territory: a clear error before any work
             redis = Redis.from_url(settings.redis.url, socket_connect_timeout=5, socket_timeout=30)
             try:
                 return await rebuild(router, redis, code, settings, progress=progress)

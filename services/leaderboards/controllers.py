@@ -7,10 +7,10 @@ from typing import Annotated, Any
 from litestar import Controller, Request, get
 from litestar.di import NamedDependency
 from litestar.params import QueryParameter
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.auth import Identity
 from core.errors import error_responses
-from core.routing import Router, Territory
 from services.leaderboards import keys, service
 from services.leaderboards.dto import Leaderboard
 
@@ -27,8 +27,7 @@ class LeaderboardController(Controller):
     async def show(
         self,
         request: Request[Any, Any, Any],
-        router: NamedDependency[Router],
-        territory: NamedDependency[Territory],
+        db: NamedDependency[AsyncConnection],
         identity: NamedDependency[Identity],
         period: Annotated[keys.Period, QueryParameter()] = "all",
         zone_id: Annotated[uuid.UUID | None, QueryParameter(description="Only XP earned in this zone")] = None,
@@ -38,9 +37,8 @@ class LeaderboardController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 10,
     ) -> Leaderboard:
         return await service.leaderboard(
-            router,
+            db,
             request.app.state.redis,
-            territory,
             request.app.state.settings,
             period=period,
             on=on or datetime.now(UTC).date(),

@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
+from core import redis as node_redis
 from core.settings import Settings
 
 Period = Literal["all", "day", "week"]
@@ -13,8 +14,10 @@ PERIODS: tuple[Period, ...] = ("all", "day", "week")
 DAY = 86400
 
 
-def prefix(territory: str) -> str:
-    return f"oh:lb:{territory}"
+def prefix(settings: Settings, territory: str) -> str:
+    """The territory's leaderboard namespace on this node: ``<node prefix>:lb:<territory>``;
+    every other key function takes it (``ns``)."""
+    return f"{node_redis.prefix(settings)}:lb:{territory}"
 
 
 def scope_of(zone_id: uuid.UUID | str | None) -> str:
@@ -31,16 +34,26 @@ def period_name(period: Period, on: date) -> str:
     return f"week:{year}-W{week:02d}"
 
 
-def board(territory: str, scope: str, period_key: str) -> str:
-    return f"{prefix(territory)}:{scope}:{period_key}"
+def board(ns: str, scope: str, period_key: str) -> str:
+    return f"{ns}:{scope}:{period_key}"
 
 
-def applied(territory: str) -> str:
-    return f"{prefix(territory)}:applied"
+def applied(ns: str) -> str:
+    return f"{ns}:applied"
 
 
-def index(territory: str) -> str:
-    return f"{prefix(territory)}:keys"
+def index(ns: str) -> str:
+    return f"{ns}:keys"
+
+
+def ledger(ns: str) -> str:
+    """Which ledger the boards mirror (:func:`ledger_id`)."""
+    return f"{ns}:ledger"
+
+
+def ledger_id(genesis: bytes | None) -> str:
+    """A ledger's name in Redis: the hash of its first entry (``empty`` before it has one)."""
+    return genesis.hex() if genesis else "empty"
 
 
 def expires_at(period: Period, on: date, settings: Settings) -> int:
@@ -56,7 +69,7 @@ def expires_at(period: Period, on: date, settings: Settings) -> int:
 
 
 def targets(
-    territory: str, zone_id: uuid.UUID | str | None, at: datetime, settings: Settings, now: float
+    ns: str, zone_id: uuid.UUID | str | None, at: datetime, settings: Settings, now: float
 ) -> list[tuple[str, int]]:
     """Every ``(board key, expire-at)`` an XP gain at ``at`` counts in, leaving out boards of
     periods already dropped (a late event must not bring an expired day back)."""
@@ -67,5 +80,5 @@ def targets(
         expiry = expires_at(period, on, settings)
         if expiry and expiry <= now:
             continue
-        out.extend((board(territory, scope, period_name(period, on)), expiry) for scope in scopes)
+        out.extend((board(ns, scope, period_name(period, on)), expiry) for scope in scopes)
     return out

@@ -8,11 +8,20 @@ from redis.asyncio import Redis
 
 from services.leaderboards import keys
 
-# KEYS: applied bitmap, key index, board keys...; ARGV: seq, player id, xp, expire-at per board (0: never).
-# Setting the entry's bit first makes the whole script a no-op for an entry already counted.
+
+class OtherLedger(Exception):
+    """The boards mirror another ledger than the one asked about (or none: Redis lost them):
+    nothing was counted; rebuild them from the ledger."""
+
+
+# KEYS: applied bitmap, key index, ledger id, board keys...;
+# ARGV: seq, player id, xp, ledger id, expire-at per board (0: never).
+# Boards of another ledger (its seqs mean other entries) are left alone: -1. Setting the
+# entry's bit first makes the rest a no-op for an entry already counted.
 _APPLY = """
+if redis.call('GET', KEYS[3]) ~= ARGV[4] then return -1 end
 if redis.call('SETBIT', KEYS[1], ARGV[1], 1) == 1 then return 0 end
-for i = 3, #KEYS do
+for i = 4, #KEYS do
     redis.call('ZINCRBY', KEYS[i], ARGV[3], ARGV[2])
     local at = tonumber(ARGV[i + 1])
     if at > 0 then redis.call('EXPIREAT', KEYS[i], at) end
@@ -21,47 +30,58 @@ end
 return 1
 """
 
-# KEYS: index, applied, new index, new applied, new expiry hash; ARGV: suffix of the new keys.
+# KEYS: index, applied, ledger id, new index, new applied, new ledger id, new expiry hash;
+# ARGV: suffix of the new keys.
 # Drops every board of the territory and renames the new ones over them, in one step; boards
 # take the expiry recorded for them (a period's end), the others lose the safety TTL.
 _SWAP = """
 for _, key in ipairs(redis.call('SMEMBERS', KEYS[1])) do redis.call('DEL', key) end
-redis.call('DEL', KEYS[1], KEYS[2])
-for _, key in ipairs(redis.call('SMEMBERS', KEYS[3])) do
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+for _, key in ipairs(redis.call('SMEMBERS', KEYS[4])) do
     local staged = key .. ARGV[1]
     if redis.call('EXISTS', staged) == 1 then
         redis.call('RENAME', staged, key)
-        local at = tonumber(redis.call('HGET', KEYS[5], key) or '0')
+        local at = tonumber(redis.call('HGET', KEYS[7], key) or '0')
         if at > 0 then redis.call('EXPIREAT', key, at) else redis.call('PERSIST', key) end
     end
 end
-for i = 3, 4 do
+for i = 4, 6 do
     if redis.call('EXISTS', KEYS[i]) == 1 then
-        redis.call('RENAME', KEYS[i], KEYS[i - 2])
-        redis.call('PERSIST', KEYS[i - 2])
+        redis.call('RENAME', KEYS[i], KEYS[i - 3])
+        redis.call('PERSIST', KEYS[i - 3])
     end
 end
-redis.call('DEL', KEYS[5])
+redis.call('DEL', KEYS[7])
 return 1
 """
 
 
-async def apply(redis: Redis, territory: str, seq: int, player_id: str, xp: int, boards: list[tuple[str, int]]) -> bool:
-    """Add ``xp`` to ``player_id`` on ``boards`` unless entry ``seq`` was counted; True if it was new."""
+async def apply(
+    redis: Redis, ns: str, seq: int, player_id: str, xp: int, boards: list[tuple[str, int]], *, ledger: str
+) -> bool:
+    """Add ``xp`` to ``player_id`` on ``boards`` (of namespace ``ns``) unless entry ``seq`` was
+    counted; True if it was new. :class:`OtherLedger` when the boards do not mirror ``ledger``
+    (:func:`keys.ledger_id`)."""
     script = redis.register_script(_APPLY)
     done = await script(
-        keys=[keys.applied(territory), keys.index(territory), *(k for k, _ in boards)],
-        args=[seq, player_id, xp, *(at for _, at in boards)],
+        keys=[keys.applied(ns), keys.index(ns), keys.ledger(ns), *(k for k, _ in boards)],
+        args=[seq, player_id, xp, ledger, *(at for _, at in boards)],
     )
+    if done == -1:
+        raise OtherLedger(f"the leaderboards under {ns} do not mirror ledger {ledger}")
     return bool(done)
 
 
-async def swap(redis: Redis, territory: str, suffix: str) -> None:
-    """Replace the territory's boards by those staged under ``<key><suffix>`` (see :mod:`rebuild`)."""
-    index, applied = keys.index(territory), keys.applied(territory)
+def staged_expiry(ns: str, suffix: str) -> str:
+    return f"{ns}:expiry{suffix}"
+
+
+async def swap(redis: Redis, ns: str, suffix: str) -> None:
+    """Replace the namespace's boards by those staged under ``<key><suffix>`` (see :mod:`rebuild`)."""
+    index, applied, ledger = keys.index(ns), keys.applied(ns), keys.ledger(ns)
     script = redis.register_script(_SWAP)
     await script(
-        keys=[index, applied, index + suffix, applied + suffix, keys.prefix(territory) + ":expiry" + suffix],
+        keys=[index, applied, ledger, index + suffix, applied + suffix, ledger + suffix, staged_expiry(ns, suffix)],
         args=[suffix],
     )
 

@@ -17,7 +17,7 @@ from services.ledger import keys as ledger_keys
 from services.ledger import service
 from services.ledger.canonical import Checkpoint, Entry
 from services.ledger.verify import Report, Verifier
-from territories import models
+from territories.registry import Registry
 
 log = structlog.get_logger(__name__)
 Progress = Callable[[int, int], None]  # (entries done, entries in all)
@@ -35,7 +35,7 @@ async def verify_database(
     router: Router, territory: str, settings: Settings, *, progress: Progress | None = None
 ) -> Report:
     """Verify a territory's ledger in one consistent snapshot, with this node's public keys."""
-    async with service.snapshot(router, territory) as conn:
+    async with service.snapshot(router, await router.lookup(territory)) as conn:
         size, head_hash = await service.head(conn)
         checkpoints = await service.all_checkpoints(conn)
         verifier = Verifier(territory, checkpoints, local_public_keys(settings, territory))
@@ -119,20 +119,18 @@ def verify_export(
         verifier = Verifier(territory, checkpoints, trusted)
     if progress:
         progress(verifier.report.entries, total)
-    report = verifier.finish(balances=balances, head=(total, bytes.fromhex(header["head_hash"])))
+    report = verifier.finish(
+        balances=balances,
+        head=(total, bytes.fromhex(header["head_hash"])),
+        private_left_out=header.get("balances") == "public",
+    )
     return report, header
 
 
 # --- periodic checkpoints -----------------------------------------------------------------------
 async def checkpoint_all(router: Router, settings: Settings, *, concurrency: int = 8) -> int:
     """Checkpoint every active territory with new entries; returns how many were signed."""
-    async with router.registry.connect() as conn:
-        codes = [
-            r[0]
-            for r in await conn.execute(
-                sa.select(models.territories.c.code).where(models.territories.c.status == "active")
-            )
-        ]
+    codes = [t.code for t in await Registry(router, "worker").all_territories(status="active")]
     gate = asyncio.Semaphore(concurrency)
     signed = 0
 

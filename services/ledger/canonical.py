@@ -29,6 +29,15 @@ import msgspec
 GENESIS = bytes(32)
 KINDS = ("mint", "transfer", "burn", "adjust")
 MINT, BURN = "mint", "burn"
+PLAYER = "player:"  # a player's account: player:<uuid>
+
+
+def is_private(account: str) -> bool:
+    """A player's balance is theirs (and the territory staff's) to read; pool, sponsor, mint
+    and burn balances are public. Entries are public either way (they name opaque ids)."""
+    return account.startswith(PLAYER)
+
+
 # player:<uuid>, sponsor:<uuid>, pool:<name>, mint, burn (see services/ledger/__init__.py).
 _UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 ACCOUNT = re.compile(rf"^(mint|burn|pool:[a-z0-9_-]{{1,64}}|(player|sponsor):{_UUID})$")

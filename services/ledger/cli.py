@@ -160,7 +160,7 @@ def export(
     tmp = out.with_name(out.name + ".part")
 
     async def go(r: Router) -> None:
-        async with service.snapshot(r, code) as conn:
+        async with service.snapshot(r, await r.lookup(code)) as conn:
             with tmp.open("wb") as fh:
                 async for chunk in service.export_lines(conn, code, settings):
                     fh.write(chunk)

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -25,14 +26,24 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.errors import AppError, Conflict, InvalidInput, NotFound
+from core.auth import Identity
+from core.errors import AppError, Conflict, Forbidden, InvalidInput, NotFound
 from core.events.outbox import emit
 from core.pagination import decode_int_cursor, encode_cursor
-from core.routing import Router, Territory
+from core.routing import Router, Territory, territory_of
 from core.settings import Settings
 from services.ledger import keys as ledger_keys
 from services.ledger import merkle
-from services.ledger.canonical import MINT, Checkpoint, Entry, entry_hash, entry_problem, format_time
+from services.ledger.canonical import (
+    MINT,
+    PLAYER,
+    Checkpoint,
+    Entry,
+    entry_hash,
+    entry_problem,
+    format_time,
+    is_private,
+)
 from services.ledger.models import balances, ledger_checkpoints, ledger_entries, ledger_head
 
 E, H, B, C = ledger_entries, ledger_head, balances, ledger_checkpoints
@@ -52,8 +63,26 @@ class LedgerDamaged(AppError):
     status, code = 409, "ledger_damaged"
 
 
+# Who may read every account's balance in a territory, not only public ones and their own.
+STAFF = ("operator", "government", "global_admin")
+
+
 def player_account(player_id: object) -> str:
-    return f"player:{player_id}"
+    return f"{PLAYER}{player_id}"
+
+
+def is_staff(identity: Identity, territory: str) -> bool:
+    return any(identity.has(role, territory) for role in STAFF)
+
+
+def may_read_balance(identity: Identity, territory: str, account: str) -> bool:
+    return not is_private(account) or account == player_account(identity.user_id) or is_staff(identity, territory)
+
+
+def check_balance_reader(identity: Identity, territory: str, account: str) -> None:
+    """:class:`Forbidden` (403) unless ``identity`` may read ``account``'s balance."""
+    if not may_read_balance(identity, territory, account):
+        raise Forbidden("a player's balance is private to the player and the territory's staff")
 
 
 def sponsor_account(sponsor_id: object) -> str:
@@ -61,22 +90,22 @@ def sponsor_account(sponsor_id: object) -> str:
 
 
 def _entry(row: Any) -> Entry:
-    """An entry from a row of ``ledger_entries``' columns in table order (``subtrees`` optional)."""
-    seq, kind, debit, credit, amount, xp, ref_type, ref_id, memo, created_at, prev_hash, digest, *rest = row
+    """An entry from a row with ``ledger_entries``' columns, by name (``subtrees`` optional)."""
+    m = row._mapping
     return Entry(
-        seq,
-        kind,
-        debit,
-        credit,
-        amount,
-        xp,
-        ref_type,
-        ref_id,
-        memo,
-        created_at,
-        prev_hash,
-        digest,
-        rest[0] if rest else None,
+        seq=m["seq"],
+        kind=m["kind"],
+        debit=m["debit"],
+        credit=m["credit"],
+        amount=m["amount"],
+        xp=m["xp"],
+        ref_type=m["ref_type"],
+        ref_id=m["ref_id"],
+        memo=m["memo"],
+        created_at=m["created_at"],
+        prev_hash=bytes(m["prev_hash"]),
+        entry_hash=bytes(m["entry_hash"]),
+        subtrees=[bytes(h) for h in m["subtrees"]] if "subtrees" in m else None,
     )
 
 
@@ -174,6 +203,9 @@ async def append(
     if options.get("isolation_level") == "AUTOCOMMIT":
         # The head lock would end with the statement: appends would race. A bug, not bad input.
         raise RuntimeError("ledger appends need router.transaction(), not router.read()")
+    if territory != territory_of(conn):
+        # The code is hashed into the entry: a mismatch would chain an entry no verifier accepts.
+        raise RuntimeError(f"appending a {territory!r} entry on a connection of {territory_of(conn)!r}")
     head = (await conn.execute(_HEAD_FOR_UPDATE)).one()
     seq = head.seq + 1
     try:
@@ -391,11 +423,18 @@ async def consistency_proof(
 
 # --- snapshots and export -----------------------------------------------------------------------
 @asynccontextmanager
-async def snapshot(router: Router, territory: Territory | str) -> AsyncIterator[AsyncConnection]:
+async def snapshot(router: Router, territory: Territory) -> AsyncIterator[AsyncConnection]:
     """A read-only, repeatable-read transaction: head, entries, checkpoints and balances agree."""
     async with router.transaction(territory) as conn:
         await conn.execute(sa.text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
         yield conn
+
+
+async def genesis_hash(conn: AsyncConnection) -> bytes | None:
+    """The hash of entry 1, which names this ledger (None while it is empty): a ledger made
+    again (the territory recreated, the database restored from elsewhere) has another one."""
+    found = (await conn.execute(sa.select(E.c.entry_hash).where(E.c.seq == 1))).scalar_one_or_none()
+    return None if found is None else bytes(found)
 
 
 async def iter_entries(
@@ -424,14 +463,17 @@ async def all_checkpoints(conn: AsyncConnection, upto: int | None = None) -> lis
     return [_checkpoint(r) for r in await conn.execute(query)]
 
 
-async def iter_balances(conn: AsyncConnection, batch: int = 5000) -> AsyncIterator[list[tuple[str, int, int]]]:
+async def iter_balances(
+    conn: AsyncConnection, batch: int = 5000, *, public_only_but: str | None = None
+) -> AsyncIterator[list[tuple[str, int, int]]]:
+    """Every balance row in account order; with ``public_only_but``, only public accounts and
+    that one account (see :func:`is_private`)."""
     after = ""
     while True:
-        rows = (
-            await conn.execute(
-                sa.select(B.c.account, B.c.tokens, B.c.xp).where(B.c.account > after).order_by(B.c.account).limit(batch)
-            )
-        ).all()
+        query = sa.select(B.c.account, B.c.tokens, B.c.xp).where(B.c.account > after)
+        if public_only_but is not None:
+            query = query.where(sa.or_(~B.c.account.startswith(PLAYER), B.c.account == public_only_but))
+        rows = (await conn.execute(query.order_by(B.c.account).limit(batch))).all()
         if not rows:
             return
         after = rows[-1].account
@@ -442,19 +484,26 @@ def _line(doc: dict[str, Any]) -> bytes:
     return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
 
 
-async def export_lines(conn: AsyncConnection, territory: str, settings: Settings) -> AsyncIterator[bytes]:
+async def export_lines(
+    conn: AsyncConnection, territory: str, settings: Settings, *, reader: Identity | None = None
+) -> AsyncIterator[bytes]:
     """The ledger as JSON lines, in a :func:`snapshot` transaction::
 
         {"type": "header", "format": "oneheart-ledger-export/1", "territory", "tree_size",
-         "head_hash", "exported_at", "keys": <JWK set>}
+         "head_hash", "exported_at", "keys": <JWK set>, "balances": "all" | "public"}
         {"type": "checkpoint", ...}   (every checkpoint up to tree_size, oldest first)
         {"type": "entry", ...}        (seq 1..tree_size)
         {"type": "balance", "account", "tokens", "xp"}
         {"type": "end", "entries": n, "checkpoints": n, "balances": n}
 
     Checkpoints come before entries so a verifier checks every root in one pass; the end
-    line tells a complete file from a cut one.
+    line tells a complete file from a cut one. For a ``reader`` who may not read every player's
+    balance (:func:`may_read_balance`), the balance lines are the public accounts' and the
+    reader's own (``"balances": "public"``); the entries still let anyone recompute them all.
     """
+    own = None
+    if reader is not None and not is_staff(reader, territory):
+        own = player_account(reader.user_id)
     size, head_hash = await head(conn)
     checkpoints = await all_checkpoints(conn, size)
     yield _line(
@@ -466,6 +515,7 @@ async def export_lines(conn: AsyncConnection, territory: str, settings: Settings
             "head_hash": head_hash.hex(),
             "exported_at": format_time(utcnow()),
             "keys": ledger_keys.public_jwks(ledger_keys.load_keys(settings, territory)),
+            "balances": "all" if own is None else "public",
         }
     )
     for cp in checkpoints:
@@ -474,7 +524,35 @@ async def export_lines(conn: AsyncConnection, territory: str, settings: Settings
     async for batch in iter_entries(conn, upto=size):
         entries += len(batch)
         yield b"".join(_line({"type": "entry", **e.to_json()}) for e in batch)
-    async for rows in iter_balances(conn):
+    async for rows in iter_balances(conn, public_only_but=own):
         accounts += len(rows)
         yield b"".join(_line({"type": "balance", "account": a, "tokens": t, "xp": x}) for a, t, x in rows)
     yield _line({"type": "end", "entries": entries, "checkpoints": len(checkpoints), "balances": accounts})
+
+
+class LedgerExports:
+    """Exports for the HTTP API: each one streams from its own :func:`snapshot`, held open
+    until the last line is sent (or the client goes away)."""
+
+    def __init__(self, router: Router, settings: Settings) -> None:
+        self.router, self.settings = router, settings
+
+    async def open(self, territory: Territory, reader: Identity) -> AsyncIterator[bytes]:
+        """The export's lines. The snapshot is opened and the first line read before this
+        returns, so a server that is down raises here (503), before anything is streamed."""
+        stack = AsyncExitStack()
+        try:
+            conn = await stack.enter_async_context(snapshot(self.router, territory))
+            lines = export_lines(conn, territory.code, self.settings, reader=reader)
+            first = await anext(lines)
+        except BaseException:
+            await stack.__aexit__(*sys.exc_info())
+            raise
+
+        async def stream() -> AsyncIterator[bytes]:
+            async with stack:  # closes the snapshot at the end, on an error or a disconnect
+                yield first
+                async for chunk in lines:
+                    yield chunk
+
+        return stream()

@@ -2,7 +2,7 @@
 
 The table is the truth; NATS only says when to look. The process keeps one core NATS
 subscription per territory that has open streams (``oh.<territory>.notification.created``, the
-event :func:`services.notifications.store.notify` emits) and wakes the streams of the player a
+event :func:`services.notifications.service.notify` emits) and wakes the streams of the player a
 notification is for; a woken stream reads its rows after the last id it sent. Every heartbeat
 it reads them too, so a stream still delivers (late) while NATS or the relay is down.
 """
@@ -25,7 +25,7 @@ from core.errors import AppError
 from core.events.envelope import subject_for
 from core.routing import Router, Territory
 from core.settings import Settings
-from services.notifications.store import after, latest_id
+from services.notifications.service import after, latest_id
 
 log = structlog.get_logger(__name__)
 BATCH = 100
@@ -99,6 +99,21 @@ def hub_of(state: Any) -> Hub:
     if hub is None:
         hub = state["notification_hub"] = Hub()
     return hub  # type: ignore[no-any-return]
+
+
+class Streams:
+    """Live streams of one API process. A stream lasts long, so it does not hold a database
+    connection: it reads the territory each time it is woken (one short read each)."""
+
+    def __init__(self, router: Router, hub: Hub, nats: Any, settings: Settings) -> None:
+        self.router, self.hub, self.nats, self.settings = router, hub, nats, settings
+
+    def open(
+        self, territory: Territory, player_id: uuid.UUID, last_event_id: int | None
+    ) -> AsyncIterator[ServerSentEventMessage]:
+        return stream(
+            self.router, territory, player_id, last_event_id, hub=self.hub, nats=self.nats, settings=self.settings
+        )
 
 
 async def stream(

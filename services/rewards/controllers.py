@@ -7,16 +7,22 @@ import msgspec
 from litestar import Controller, Request, Response, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody, PathParameter, QueryParameter
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.auth import Identity, require_role
 from core.errors import error_responses
 from core.idempotency import IdempotencyKey, answer_once
 from core.pagination import Cursor, Limit, page_size
-from core.routing import Router, Territory
+from core.routing import Territory
 from services.rewards import service
 from services.rewards.dto import Redemption, RedemptionPage, Reward, RewardIn, RewardPage, RewardPatch
 
 READ_ERRORS = error_responses(401, 403, 404, 423, 429, 503)
+# Writes: 422 an Idempotency-Key reused for another request, 409 a purchase refused.
+CREATE_ERRORS = error_responses(401, 403, 404, 422, 423, 429, 503)
+REDEEM_ERRORS = error_responses(401, 403, 404, 409, 422, 423, 429, 503)
+Db = NamedDependency[AsyncConnection]
+Tx = NamedDependency[AsyncConnection]
 RewardId = Annotated[uuid.UUID, PathParameter()]
 
 
@@ -28,26 +34,24 @@ class RewardController(Controller):
     async def list(
         self,
         request: Request[Any, Any, Any],
-        router: NamedDependency[Router],
-        territory: NamedDependency[Territory],
+        db: Db,
         include_inactive: Annotated[bool, QueryParameter(description="Also withdrawn rewards")] = False,
         limit: Limit = None,
         cursor: Cursor = None,
     ) -> RewardPage:
-        async with router.read(territory) as conn:
-            items, next_cursor = await service.list_rewards(
-                conn, active_only=not include_inactive, limit=page_size(request, limit), cursor=cursor
-            )
+        items, next_cursor = await service.list_rewards(
+            db, active_only=not include_inactive, limit=page_size(request, limit), cursor=cursor
+        )
         return RewardPage(items, next_cursor)
 
     @post(
         status_code=201,
-        responses=error_responses(401, 403, 404, 422, 423, 429, 503),
+        responses=CREATE_ERRORS,
         summary="List a reward with a price in tokens and a stock (operators)",
     )
     async def create(
         self,
-        router: NamedDependency[Router],
+        tx: Tx,
         territory: NamedDependency[Territory],
         identity: NamedDependency[Identity],
         data: JSONBody[RewardIn],
@@ -55,33 +59,27 @@ class RewardController(Controller):
     ) -> Response[Reward]:
         require_role(identity, "operator", territory.code)
         request_key = ("POST", "/api/rewards", msgspec.to_builtins(data))
-        async with router.transaction(territory) as conn:
-            return await answer_once(
-                conn, idempotency_key, request_key, 201, lambda: service.create_reward(conn, data, identity.user_id)
-            )
+        return await answer_once(
+            tx, idempotency_key, request_key, 201, lambda: service.create_reward(tx, data, identity.user_id)
+        )
 
     @get("/redemptions", responses=READ_ERRORS, summary="The caller's redemptions, newest first")
     async def redemptions(
         self,
         request: Request[Any, Any, Any],
-        router: NamedDependency[Router],
-        territory: NamedDependency[Territory],
+        db: Db,
         identity: NamedDependency[Identity],
         limit: Limit = None,
         cursor: Cursor = None,
     ) -> RedemptionPage:
-        async with router.read(territory) as conn:
-            items, next_cursor = await service.list_redemptions(
-                conn, identity.user_id, limit=page_size(request, limit), cursor=cursor
-            )
+        items, next_cursor = await service.list_redemptions(
+            db, identity.user_id, limit=page_size(request, limit), cursor=cursor
+        )
         return RedemptionPage(items, next_cursor)
 
     @get("/{reward_id:uuid}", responses=READ_ERRORS, summary="One reward")
-    async def show(
-        self, router: NamedDependency[Router], territory: NamedDependency[Territory], reward_id: RewardId
-    ) -> Reward:
-        async with router.read(territory) as conn:
-            return await service.get_reward(conn, reward_id)
+    async def show(self, db: Db, reward_id: RewardId) -> Reward:
+        return await service.get_reward(db, reward_id)
 
     @patch(
         "/{reward_id:uuid}",
@@ -90,27 +88,26 @@ class RewardController(Controller):
     )
     async def update(
         self,
-        router: NamedDependency[Router],
+        tx: Tx,
         territory: NamedDependency[Territory],
         identity: NamedDependency[Identity],
         reward_id: RewardId,
         data: JSONBody[RewardPatch],
     ) -> Reward:
         require_role(identity, "operator", territory.code)
-        async with router.transaction(territory) as conn:
-            return await service.update_reward(conn, reward_id, data)
+        return await service.update_reward(tx, reward_id, data)
 
     @post(
         "/{reward_id:uuid}/redeem",
         status_code=201,
-        responses=error_responses(401, 403, 404, 409, 422, 423, 429, 503),
+        responses=REDEEM_ERRORS,
         summary="Redeem a reward: burns its price from the caller and takes one unit of stock, atomically",
         description="409 `out_of_stock`, `reward_inactive` or `insufficient_funds`; then nothing changed. "
         "With an Idempotency-Key a retry replays the first success instead of buying twice.",
     )
     async def redeem(
         self,
-        router: NamedDependency[Router],
+        tx: Tx,
         territory: NamedDependency[Territory],
         identity: NamedDependency[Identity],
         reward_id: RewardId,
@@ -118,11 +115,6 @@ class RewardController(Controller):
     ) -> Response[Redemption]:
         require_role(identity, "player", territory.code)
         request_key = ("POST", f"/api/rewards/{reward_id}/redeem", {"player": str(identity.user_id)})
-        async with router.transaction(territory) as conn:
-            return await answer_once(
-                conn,
-                idempotency_key,
-                request_key,
-                201,
-                lambda: service.redeem(conn, territory.code, reward_id, identity.user_id),
-            )
+        return await answer_once(
+            tx, idempotency_key, request_key, 201, lambda: service.redeem(tx, reward_id, identity.user_id)
+        )

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from core.errors import Conflict, InvalidInput, NotFound
 from core.events.outbox import emit
 from core.pagination import decode_time_cursor, time_cursor
+from core.routing import territory_of
 from services.ledger import service as ledger
 from services.ledger.models import balances as B
 from services.rewards.dto import Redemption, Reward, RewardIn, RewardPatch
@@ -30,11 +31,11 @@ class RewardInactive(Conflict):
 
 
 def _reward(row: Any) -> Reward:
-    return Reward(*row)
+    return Reward(**{f: row._mapping[f] for f in Reward.__struct_fields__})
 
 
 def _redemption(row: Any) -> Redemption:
-    return Redemption(*row)
+    return Redemption(**{f: row._mapping[f] for f in Redemption.__struct_fields__})
 
 
 async def create_reward(conn: AsyncConnection, data: RewardIn, created_by: uuid.UUID) -> Reward:
@@ -127,7 +128,7 @@ def _refusal(active: bool, stock: int) -> Conflict | None:
     return None
 
 
-async def redeem(conn: AsyncConnection, territory: str, reward_id: uuid.UUID, player_id: uuid.UUID) -> Redemption:
+async def redeem(conn: AsyncConnection, reward_id: uuid.UUID, player_id: uuid.UUID) -> Redemption:
     """Take one unit, burn its price from the player, record it; all in ``conn``'s transaction.
 
     409 ``out_of_stock`` / ``reward_inactive`` / ``insufficient_funds`` before the ledger is
@@ -152,7 +153,7 @@ async def redeem(conn: AsyncConnection, territory: str, reward_id: uuid.UUID, pl
     redemption_id = uuid.uuid4()
     entry = await ledger.append(
         conn,
-        territory,
+        territory_of(conn),
         kind="burn",
         debit=account,
         credit="burn",

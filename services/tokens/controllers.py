@@ -4,16 +4,17 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParameter
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.auth import Identity, require_role
-from core.errors import Forbidden, error_responses
+from core.errors import error_responses
 from core.idempotency import IdempotencyKey, answer_once
 from core.pagination import Cursor, Limit, page_size
 from core.routing import Router, Territory
 from services.ledger.canonical import ACCOUNT
-from services.ledger.service import player_account
+from services.ledger.service import check_balance_reader, player_account
 from services.tokens import service
 from services.tokens.dto import (
     Balance,
@@ -26,11 +27,14 @@ from services.tokens.dto import (
     Transfer,
     TransferIn,
 )
+from services.tokens.service import GlobalPools
 
 READ_ERRORS = error_responses(401, 403, 404, 423, 429, 503)
 WRITE_ERRORS = error_responses(401, 403, 404, 409, 422, 423, 429, 503)
-# Who may read any account's balance (pools, sponsors, other players), not only their own.
-READERS = ("operator", "government", "global_admin")
+# The global pool reads every territory's ledger, not the caller's: no X-Territory, so no 403/404/423.
+GLOBAL_ERRORS = error_responses(401, 429, 503)
+Db = NamedDependency[AsyncConnection]
+Tx = NamedDependency[AsyncConnection]
 RequiredKey = Annotated[
     str,
     HeaderParameter(
@@ -39,26 +43,35 @@ RequiredKey = Annotated[
 ]
 
 
+def provide_global_pools(router: NamedDependency[Router]) -> GlobalPools:
+    return GlobalPools(router)
+
+
 class TokenController(Controller):
     path = "/api/tokens"
     tags = ["tokens"]
 
-    @get("/balance", responses=READ_ERRORS, summary="The caller's tokens and XP (operators: any account)")
+    @get(
+        "/balance",
+        responses=READ_ERRORS,
+        summary="The caller's tokens and XP, or a public account's (another player's: staff only)",
+        description="Who may read which balance: see the ledger API (`GET /api/ledger/balances/{account}`).",
+    )
     async def balance(
         self,
-        router: NamedDependency[Router],
+        db: Db,
         territory: NamedDependency[Territory],
         identity: NamedDependency[Identity],
         account: Annotated[
             str | None,
-            QueryParameter(pattern=ACCOUNT.pattern, description="Another account, e.g. pool:territory (operators)"),
+            QueryParameter(
+                pattern=ACCOUNT.pattern, description="Another account, e.g. pool:territory (another player's: staff)"
+            ),
         ] = None,
     ) -> Balance:
-        own = player_account(identity.user_id)
-        if account not in (None, own) and not any(identity.has(r, territory.code) for r in READERS):
-            raise Forbidden("reading another account's balance needs the operator or government role")
-        async with router.read(territory) as conn:
-            return await service.balance(conn, account or own)
+        account = account or player_account(identity.user_id)
+        check_balance_reader(identity, territory.code, account)
+        return await service.balance(db, account)
 
     @post(
         "/transfer",
@@ -70,7 +83,7 @@ class TokenController(Controller):
     async def transfer(
         self,
         request: Request[Any, Any, Any],
-        router: NamedDependency[Router],
+        tx: Tx,
         territory: NamedDependency[Territory],
         identity: NamedDependency[Identity],
         data: JSONBody[TransferIn],
@@ -81,37 +94,36 @@ class TokenController(Controller):
         # The key is per territory; the sender is part of the request, so another player's reuse
         # of the same key is a different request (422), never someone else's answer.
         body = {"from": str(identity.user_id), **msgspec.to_builtins(data)}
-        async with router.transaction(territory) as conn:
-            return await answer_once(
-                conn,
-                idempotency_key,
-                ("POST", "/api/tokens/transfer", body),
-                201,
-                lambda: service.transfer(conn, territory.code, identity.user_id, data, most=most),
-            )
+        return await answer_once(
+            tx,
+            idempotency_key,
+            ("POST", "/api/tokens/transfer", body),
+            201,
+            lambda: service.transfer(tx, identity.user_id, data, most=most),
+        )
 
 
 class PoolController(Controller):
     path = "/api/pools"
     tags = ["tokens"]
+    dependencies = {"pools": Provide(provide_global_pools, sync_to_thread=False)}
 
     @get(
         responses=READ_ERRORS,
         summary="This territory's pools and their tokens",
     )
-    async def list(self, router: NamedDependency[Router], territory: NamedDependency[Territory]) -> Pools:
-        async with router.read(territory) as conn:
-            return await service.pools(conn, territory.code)
+    async def list(self, db: Db) -> Pools:
+        return await service.pools(db)
 
     @get(
         "/global",
-        responses=error_responses(401, 429, 503),
+        responses=GLOBAL_ERRORS,
         summary="The global pool: every territory's pool:global share, summed across the registry",
         description="Each territory's ledger holds its own share; a share is spent only in its territory. "
         "Territories on a database server that is down are listed under `unavailable` and left out of the sum.",
     )
-    async def global_pool(self, router: NamedDependency[Router], identity: NamedDependency[Identity]) -> GlobalPool:
-        return await service.global_pool(router)
+    async def global_pool(self, pools: NamedDependency[GlobalPools], identity: NamedDependency[Identity]) -> GlobalPool:
+        return await pools.global_pool()
 
     @post(
         "/{pool:str}/contributions",
@@ -124,7 +136,7 @@ class PoolController(Controller):
     async def contribute(
         self,
         request: Request[Any, Any, Any],
-        router: NamedDependency[Router],
+        tx: Tx,
         territory: NamedDependency[Territory],
         identity: NamedDependency[Identity],
         pool: Annotated[Pool, PathParameter()],
@@ -134,14 +146,13 @@ class PoolController(Controller):
         require_role(identity, "sponsor", territory.code)
         most = request.app.state.settings.economy.pool_contribution_max
         body = {"from": str(identity.user_id), **msgspec.to_builtins(data)}
-        async with router.transaction(territory) as conn:
-            return await answer_once(
-                conn,
-                idempotency_key,
-                ("POST", f"/api/pools/{pool}/contributions", body),
-                201,
-                lambda: service.contribute(conn, territory.code, identity.user_id, pool, data, most=most),
-            )
+        return await answer_once(
+            tx,
+            idempotency_key,
+            ("POST", f"/api/pools/{pool}/contributions", body),
+            201,
+            lambda: service.contribute(tx, identity.user_id, pool, data, most=most),
+        )
 
     @get(
         "/{pool:str}/contributions",
@@ -151,14 +162,10 @@ class PoolController(Controller):
     async def contributions(
         self,
         request: Request[Any, Any, Any],
-        router: NamedDependency[Router],
-        territory: NamedDependency[Territory],
+        db: Db,
         pool: Annotated[Pool, PathParameter()],
         limit: Limit = None,
         cursor: Cursor = None,
     ) -> ContributionPage:
-        async with router.read(territory) as conn:
-            items, next_cursor = await service.list_contributions(
-                conn, pool, limit=page_size(request, limit), cursor=cursor
-            )
+        items, next_cursor = await service.list_contributions(db, pool, limit=page_size(request, limit), cursor=cursor)
         return ContributionPage(items, next_cursor)

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections import defaultdict
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.codes import quoted_schema, schema_for
 from core.errors import InvalidInput
 from core.events.outbox import emit
 from core.pagination import decode_time_cursor, time_cursor
-from core.routing import Router, is_server_down
+from core.routing import Router, territory_of
 from services.ledger import service as ledger
 from services.players.models import players
 from services.tokens.dto import (
@@ -30,10 +27,8 @@ from services.tokens.dto import (
     TransferIn,
 )
 from services.tokens.models import contributions
-from territories import models
 
 POOLS: tuple[Pool, ...] = ("territory", "global")
-_CHUNK = 250
 
 
 def pool_account(pool: str) -> str:
@@ -45,10 +40,9 @@ async def balance(conn: AsyncConnection, account: str) -> Balance:
     return Balance(account, tokens, xp)
 
 
-async def transfer(
-    conn: AsyncConnection, territory: str, sender: uuid.UUID, data: TransferIn, *, most: int
-) -> Transfer:
+async def transfer(conn: AsyncConnection, sender: uuid.UUID, data: TransferIn, *, most: int) -> Transfer:
     """Move tokens from ``sender`` to another player of the territory (one ledger entry)."""
+    territory = territory_of(conn)
     if data.amount > most:
         raise InvalidInput(f"a transfer moves at most {most} tokens")
     if data.to_player == sender:
@@ -75,13 +69,21 @@ async def transfer(
 
 
 def _contribution(row: Any) -> Contribution:
+    m = row._mapping
     return Contribution(
-        row.id, row.sponsor_id, row.pool, pool_account(row.pool), row.amount, row.seq, row.memo, row.created_at
+        id=m["id"],
+        sponsor_id=m["sponsor_id"],
+        pool=m["pool"],
+        account=pool_account(m["pool"]),
+        amount=m["amount"],
+        seq=m["seq"],
+        memo=m["memo"],
+        created_at=m["created_at"],
     )
 
 
 async def contribute(
-    conn: AsyncConnection, territory: str, sponsor: uuid.UUID, pool: Pool, data: ContributionIn, *, most: int
+    conn: AsyncConnection, sponsor: uuid.UUID, pool: Pool, data: ContributionIn, *, most: int
 ) -> Contribution:
     """Tokens enter the economy from a sponsor: a mint into the pool that names the sponsor."""
     if data.amount > most:
@@ -90,7 +92,7 @@ async def contribute(
     sponsor_account = ledger.sponsor_account(sponsor)
     entry = await ledger.append(
         conn,
-        territory,
+        territory_of(conn),
         kind="mint",
         debit="mint",
         credit=pool_account(pool),
@@ -142,63 +144,27 @@ async def list_contributions(
     return items, (time_cursor(items[-1].created_at, items[-1].id) if more else None)
 
 
-async def pools(conn: AsyncConnection, territory: str) -> Pools:
+async def pools(conn: AsyncConnection) -> Pools:
     items = []
     for pool in POOLS:
         tokens, _ = await ledger.get_balance(conn, pool_account(pool))
         items.append(PoolBalance(pool, pool_account(pool), tokens))
-    return Pools(territory, items)
+    return Pools(territory_of(conn), items)
 
 
-async def _shares_on(router: Router, alias: str, codes: list[str], account: str) -> dict[str, int] | None:
-    """Each territory's balance of ``account`` on one server (one query per 250 territories);
-    None when the server is down."""
-    out: dict[str, int] = {}
-    try:
-        engine = await router.engine(alias)
-        async with engine.connect() as conn:
-            # Only schemas that already have a ledger (a territory still provisioning has none).
-            present = {
-                r[0]
-                for r in await conn.execute(
-                    sa.text(
-                        "SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                        "WHERE c.relname = 'balances' AND n.nspname = ANY(:schemas)"
-                    ),
-                    {"schemas": [schema_for(c) for c in codes]},
-                )
-            }
-            ready = [c for c in codes if schema_for(c) in present]
-            for i in range(0, len(ready), _CHUNK):
-                union = " UNION ALL ".join(
-                    f"SELECT '{c}', (SELECT tokens FROM {quoted_schema(c)}.balances WHERE account = :account)"
-                    for c in ready[i : i + _CHUNK]
-                )
-                for code, tokens in await conn.execute(sa.text(union), {"account": account}):
-                    out[code] = int(tokens or 0)
-    except Exception as exc:
-        if is_server_down(exc):
-            return None
-        raise
-    return out
+class GlobalPools:
+    """The federated global pool, read across every territory of the registry."""
 
+    def __init__(self, router: Router) -> None:
+        self.router = router
 
-async def global_pool(router: Router) -> GlobalPool:
-    """The federated global pool: the sum of every territory's ``pool:global`` share."""
-    account = pool_account("global")
-    by_server: dict[str, list[str]] = defaultdict(list)
-    async with router.registry.connect() as conn:
-        t = models.territories
-        for code, alias in await conn.execute(sa.select(t.c.code, t.c.server_alias).order_by(t.c.code)):
-            by_server[alias].append(code)
-    aliases = list(by_server)
-    results = await asyncio.gather(*(_shares_on(router, a, by_server[a], account) for a in aliases))
-    shares: dict[str, int] = {}
-    unavailable: list[str] = []
-    for alias, found in zip(aliases, results, strict=True):
-        if found is None:
-            unavailable.extend(by_server[alias])
-        else:
-            shares.update(found)
-    listed = [Share(code, tokens) for code, tokens in sorted(shares.items()) if tokens]
-    return GlobalPool(account, sum(shares.values()), listed, len(shares), sorted(unavailable))
+    async def global_pool(self) -> GlobalPool:
+        """The sum of every territory's ``pool:global`` share (a few statements per server);
+        territories whose server is down are listed as unavailable, not summed."""
+        account = pool_account("global")
+        found = await self.router.across(
+            "balances", "(SELECT tokens FROM {table} WHERE account = :account)", params={"account": account}
+        )
+        shares = {code: int(tokens or 0) for code, tokens in found.values.items()}
+        listed = [Share(code, tokens) for code, tokens in sorted(shares.items()) if tokens]
+        return GlobalPool(account, sum(shares.values()), listed, len(shares), found.unavailable)

@@ -79,7 +79,7 @@ def upgrade() -> None:
         sa.Column("read_at", sa.DateTime(timezone=True)),
         sa.CheckConstraint("length(kind) BETWEEN 1 AND 40", name="notifications_kind"),
     )
-    # Ids are handed out in commit order per player (services/notifications/store.py), so
+    # Ids are handed out in commit order per player (services/notifications/service.py), so
     # "newest first" and "after Last-Event-ID" are both ranges of this index.
     op.create_index("notifications_player", "notifications", ["player_id", "id"])
     op.create_index(

@@ -9,48 +9,39 @@ taken before the id), so a stream that has seen id N has seen every earlier one.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 
-import msgspec
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.events.outbox import emit
 from core.pagination import decode_int_cursor, encode_cursor
+from services.notifications.dto import Notification, NotificationPage
 from services.notifications.models import notifications
 
 N = notifications
 _LOCK = sa.text("SELECT pg_advisory_xact_lock(hashtextextended('oh-notify:' || :player, 0))")
 
 
-class Notification(msgspec.Struct):
-    id: int
-    kind: str
-    title: str
-    body: str
-    data: dict[str, Any]
-    created_at: datetime
-    read_at: datetime | None
-
-
-class NotificationPage(msgspec.Struct):
-    items: list[Notification]
-    next_cursor: str | None
-    unread: int  # the player's unread notifications in this territory, all pages
-
-
 _COLUMNS = (N.c.id, N.c.kind, N.c.title, N.c.body, N.c.data, N.c.created_at, N.c.read_at)
 
 
 def _notification(row: Any) -> Notification:
-    return Notification(*row[:7])
+    m = row._mapping
+    return Notification(
+        id=m["id"],
+        kind=m["kind"],
+        title=m["title"],
+        body=m["body"],
+        data=m["data"],
+        created_at=m["created_at"],
+        read_at=m["read_at"],
+    )
 
 
 async def notify(
     conn: AsyncConnection,
-    territory: str,
     player_id: uuid.UUID,
     kind: str,
     title: str,
