@@ -24,7 +24,7 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from core.keys import KeyRing
 from core.routing import Router
-from services.auth.broker import LoginFailed, verify_id_token
+from services.auth.service import LoginFailed, verify_id_token
 from tests.conftest import ADMIN_TOKEN, Env, Node, rows, start_node
 
 WEB = ("oneheart-web", "http://127.0.0.1:9/web/callback")
