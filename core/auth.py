@@ -3,7 +3,9 @@
 Access tokens are 15-minute JWTs (ES256) signed by the node's key ring
 (``secrets/node-keys``, published at ``/.well-known/jwks.json``). Claims: ``sub`` (global
 user id), ``home`` (home territory), ``roles`` ({territory or "*": [role, ...]}), ``iss``
-(the node's public URL), ``aud`` ("oneheart"), ``iat``, ``exp``, ``jti``.
+(the node's public URL), ``aud`` ("oneheart"), ``iat``, ``exp``, ``jti``; an optional ``nbf`` is
+honoured. ``exp``, ``iat`` and ``nbf`` are checked with the same small :data:`LEEWAY` for clock
+skew between replicas.
 """
 
 from __future__ import annotations
@@ -70,6 +72,12 @@ def issue_access(ring: KeyRing, settings: Settings, identity: Identity, now: flo
     )
 
 
+def _time_claim(claims: dict[str, Any], name: str) -> int | None:
+    """A NumericDate claim (whole seconds, as the node issues them); None if absent or not one."""
+    value = claims.get(name)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def verify_access(ring: KeyRing, settings: Settings, token: str, now: float | None = None) -> Identity:
     """The identity in a node access token; :class:`Unauthorized` with the reason otherwise."""
     try:
@@ -84,9 +92,15 @@ def verify_access(ring: KeyRing, settings: Settings, token: str, now: float | No
     now = time.time() if now is None else now
     if claims.get("iss") != settings.http.public_url or claims.get("aud") != AUDIENCE:
         raise Unauthorized("token was not issued for this node")
-    exp = claims.get("exp")
-    if not isinstance(exp, int) or exp + LEEWAY < now:
+    exp, iat, nbf = (_time_claim(claims, name) for name in ("exp", "iat", "nbf"))
+    if exp is None or exp + LEEWAY < now:
         raise Unauthorized("token expired")
+    if iat is None:
+        raise Unauthorized("token is missing claims")
+    if iat - LEEWAY > now:
+        raise Unauthorized("token is issued in the future")
+    if "nbf" in claims and (nbf is None or nbf - LEEWAY > now):
+        raise Unauthorized("token is not valid yet")
     try:
         return Identity(
             uuid.UUID(claims["sub"]), str(claims["home"]), dict(claims.get("roles") or {}), claims["jti"], exp

@@ -109,13 +109,14 @@ class AuthSettings(BaseSettings):
     login_ttl: int = 600
     auth_code_ttl: int = 60
     idp_session_ttl: int = 3600
-    # Rate limits, "<count>/<seconds>". Password attempts count per account and client IP;
-    # starting a login, redeeming its code and refreshing count per client IP, each on its own,
-    # so a class signing in behind one address is not refused; the API counts per user.
+    # Rate limits, "<count>/<seconds>". Failed password attempts (built-in provider) count per
+    # account and client IP; starting a login, redeeming its code and refreshing (or logging
+    # out) count per client IP (per user with a token), each on its own, so a class of 40
+    # signing in at once behind one address is not refused; the API counts per user.
     rate_limit_password: str = "10/300"  # noqa: S105 (a limit, not a password)
-    rate_limit_login: str = "300/60"
-    rate_limit_token: str = "300/60"  # noqa: S105
-    rate_limit_refresh: str = "300/60"
+    rate_limit_login: str = "100/60"
+    rate_limit_token: str = "100/60"  # noqa: S105
+    rate_limit_refresh: str = "100/60"
     rate_limit_api: str = "600/60"
 
     @field_validator("admin_token", mode="before")

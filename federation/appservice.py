@@ -37,7 +37,7 @@ from sqlalchemy.dialects.postgresql import insert
 from core.errors import AppError
 from federation.context import Gateway, current
 from federation.matrix import Bot, MatrixError
-from services.auth.broker import link_person
+from services.auth.service import link_person
 from services.social import service
 from services.social.models import matrix_txns, social_posts
 

@@ -8,7 +8,7 @@ from core.routing import Router
 from core.settings import Settings
 from federation import config
 from federation.config import HomeserverConfig
-from services.idp import models as idp
+from services.idp import service as idp
 from services.idp.passwords import hash_client_secret
 from territories.registry import Registry
 

@@ -64,8 +64,6 @@ class Env:
             OH_LOG_LEVEL="INFO",
             OH_RELAY_SWEEP_INTERVAL="1",
             OH_CONSUMER_ACK_WAIT="5",
-            # Every login in the suite comes from 127.0.0.1; test_auth checks the limit on its own node.
-            OH_RATE_LIMIT_LOGIN="500/60",
         )
         env.update(extra)
         return env

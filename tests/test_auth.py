@@ -22,9 +22,10 @@ import httpx
 import pytest
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
+from core.auth import LEEWAY
 from core.keys import KeyRing
 from core.routing import Router
-from services.auth.broker import LoginFailed, verify_id_token
+from services.auth.service import LoginFailed, verify_id_token
 from tests.conftest import ADMIN_TOKEN, Env, Node, rows, start_node
 
 WEB = ("oneheart-web", "http://127.0.0.1:9/web/callback")
@@ -109,10 +110,14 @@ async def login(
     client: tuple[str, str] = WEB,
     verifier: str | None = None,
     sent_verifier: str | None = None,
+    source: str | None = None,
 ) -> Login:
+    """The whole flow, as an app and its player's browser do it (from ``source``, a loopback
+    address, when given)."""
     verifier = verifier or secrets.token_urlsafe(48)
     state = secrets.token_urlsafe(12)
-    async with httpx.AsyncClient(base_url=node.url, timeout=30) as c:
+    transport = httpx.AsyncHTTPTransport(local_address=source) if source else None
+    async with httpx.AsyncClient(base_url=node.url, timeout=60, transport=transport) as c:
         r = await through_provider(c, await start(c, territory, client, verifier, state), username, PASSWORD)
         assert r.status_code == 302, r.text
         r = await c.get(r.headers["location"])  # the node's callback
@@ -237,6 +242,61 @@ async def test_access_token_checks(env: Env, node: Node, accounts: dict[str, str
         assert (await c.get("/api/registry/territories", headers=who)).status_code == 403
         assert (await c.get("/api/zones")).status_code == 401
     assert rows(env.dsn_b, "SELECT count(*) FROM territory_sami.zones WHERE name = 'x'") == [(0,)]
+
+
+async def test_tokens_from_the_future_are_refused(node: Node, accounts: dict[str, str]) -> None:
+    """``iat`` and ``nbf`` are checked like ``exp``, with the same small leeway for clock skew."""
+    sub = uuid.UUID(str(claims(str((await login(node, accounts["alice"])).tokens["access_token"]))["sub"]))
+    now = int(time.time())
+    player = {"home": "dk", "roles": {"dk": ["player"]}, "user_id": sub}
+    refused = {
+        "issued in the future": node.token(**player, iat=now + 600),
+        "not valid yet": node.token(**player, nbf=now + 600),
+        "nbf not a number": node.token(**player, nbf="soon"),
+        "no iat": node.token(**player, iat=None),
+    }
+    accepted = {
+        "within the leeway": node.token(**player, iat=now + LEEWAY // 2, nbf=now + LEEWAY // 2),
+        "valid from now on": node.token(**player, nbf=now - 5),
+    }
+    async with node.client(anonymous=True) as c:
+        for name, token in refused.items():
+            r = await c.get("/api/players/me", headers={"Authorization": f"Bearer {token}"})
+            assert r.status_code == 401, (name, r.text)
+        for name, token in accepted.items():
+            r = await c.get("/api/players/me", headers={"Authorization": f"Bearer {token}"})
+            assert r.status_code == 200, (name, r.text)
+
+
+async def test_a_class_of_40_signs_in_at_once_from_one_address(
+    env: Env, node: Node, router: Router, accounts: dict[str, str]
+) -> None:
+    """A school: 40 pupils behind one address sign in together, with the default limits (the
+    suite's nodes run with them), through the full flow of the built-in provider."""
+    from services.idp import service as idp
+    from services.idp.passwords import hash_password
+
+    assert not {k for k in env.environ() if k.startswith("OH_RATE_LIMIT")}, "the node must run with the defaults"
+    tag = uuid.uuid4().hex[:6]
+    pupils = [f"pupil{i:02d}{tag}" for i in range(40)]
+    digest = hash_password(PASSWORD)
+    await asyncio.gather(*(idp.add_account(router, name, digest, name.title(), None) for name in pupils))
+    school = f"127.{secrets.randbelow(254) + 1}.{secrets.randbelow(256)}.{secrets.randbelow(254) + 1}"
+    # All within one minute, a few browsers at a time (a test machine's CPU and the registry's
+    # small pool, not the limits, would otherwise decide how many 40 simultaneous logins take).
+    gate = asyncio.Semaphore(8)
+
+    async def pupil_login(name: str) -> Login:
+        async with gate:
+            return await login(node, name, source=school)
+
+    results = await asyncio.gather(*(pupil_login(name) for name in pupils))
+    failed = [(name, r.tokens) for name, r in zip(pupils, results, strict=True) if "access_token" not in r.tokens]
+    assert not failed, failed
+    async with node.client(anonymous=True) as c:
+        for result in results[:: len(results) // 5]:
+            me = await c.get("/api/players/me", headers={"Authorization": f"Bearer {result.tokens['access_token']}"})
+            assert me.status_code == 200, me.text
 
 
 async def test_two_territories_two_providers_one_person(

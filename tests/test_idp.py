@@ -86,9 +86,9 @@ def idp(env: Env, node: Node) -> Idp:
 
 @pytest.fixture(scope="module")
 def tight(env: Env, idp: Idp, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
-    """A node with 1-second codes and 3 logins per 3 seconds per IP."""
+    """A node with 1-second codes and 3 failed passwords per account and IP per 3 seconds."""
     log: Path = tmp_path_factory.mktemp("tight") / "node.log"
-    n = start_node(env, log, OH_AUTH_CODE_TTL="1", OH_RATE_LIMIT_LOGIN="3/3")
+    n = start_node(env, log, OH_AUTH_CODE_TTL="1", OH_RATE_LIMIT_PASSWORD="3/3")
     yield n
     n.proc.kill(signal.SIGTERM)
 
@@ -560,6 +560,29 @@ async def test_login_rate_limit(tight: Node, idp: Idp) -> None:
         assert (await submit(neighbour, other_fields, "alice", PASSWORD)).status_code == 302
         await asyncio.sleep(retry)
         assert (await submit(b, fields, "alice", PASSWORD)).status_code == 302
+
+
+async def test_wrong_passwords_lock_one_account_at_one_address_only(node: Node, idp: Idp) -> None:
+    """Failed passwords count per account and address (default: 10 per 5 minutes): past the
+    limit even the right password waits, while the same address (a school) still signs in to
+    other accounts, and the account still signs in from elsewhere."""
+    limit, seconds = 10, 300  # OH_RATE_LIMIT_PASSWORD's default; the session node runs with it
+    if seconds - time.time() % seconds < 20:  # all attempts in one fixed window
+        await asyncio.sleep(seconds - time.time() % seconds + 0.1)
+    async with browser(node) as b:
+        params = auth_params("web", WEB_REDIRECT)
+        fields = await open_login(b, params)
+        for _ in range(limit):
+            wrong = await submit(b, fields, "bob", "not bob's password")
+            assert wrong.status_code == 400 and alert(wrong.text) == BAD_CREDENTIALS
+        limited = await submit(b, fields, "bob", BOB_PASSWORD)
+        assert limited.status_code == 429 and "location" not in limited.headers
+        assert "Too many" in alert(limited.text) and 1 <= int(limited.headers["retry-after"]) <= seconds + 1
+        # Same address, another account: signs in.
+        assert await get_code(b, auth_params("web", WEB_REDIRECT), "alice", PASSWORD)
+        # Same account, another address: signs in.
+        async with browser(node) as elsewhere:
+            assert await get_code(elsewhere, auth_params("web", WEB_REDIRECT), "bob", BOB_PASSWORD)
 
 
 # --- CLI ----------------------------------------------------------------------------------

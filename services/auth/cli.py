@@ -9,9 +9,9 @@ from typing import Annotated
 import typer
 
 from core.auth import node_keys
-from core.cli import console
+from core.cli import ACTOR, console
 from core.settings import get_settings
-from services.auth import admin
+from services.auth import service
 from territories.cli import run
 
 auth_app = typer.Typer(help="Identity: territory providers, app clients, roles, signing keys.", no_args_is_help=True)
@@ -27,7 +27,11 @@ def set_provider(
 ) -> None:
     """Point a territory's players at an OpenID Connect provider (secret kept in the node's secrets)."""
     secret = sys.stdin.readline().strip() if client_secret_stdin else None
-    run(lambda r: admin.set_provider(r, territory, issuer, client_id, secret, scope or ["openid", "profile"]))
+    run(
+        lambda r: service.set_provider(
+            r, territory, issuer, client_id, secret, scope or ["openid", "profile"], actor=ACTOR
+        )
+    )
     console.print(f"territory {territory} logs in through {issuer}")
 
 
@@ -38,7 +42,7 @@ def add_app(
     redirect_uri: Annotated[list[str], typer.Option(help="Exact redirect URI (repeatable)")],
 ) -> None:
     """Register a web or mobile app that logs players in (public client: PKCE, no secret)."""
-    run(lambda r: admin.add_app(r, client_id, name, redirect_uri))
+    run(lambda r: service.add_app(r, client_id, name, redirect_uri, actor=ACTOR))
     console.print(f"app {client_id}: {', '.join(redirect_uri)}")
 
 
@@ -49,7 +53,7 @@ def grant(
     territory: Annotated[str | None, typer.Option(help="Territory (omit for global roles)")] = None,
 ) -> None:
     """Give a person a role (player, moderator, operator, sponsor, government, global_admin)."""
-    run(lambda r: admin.grant(r, user_id, role, territory, by="cli"))
+    run(lambda r: service.grant(r, user_id, role, territory, actor=ACTOR))
     console.print(f"{user_id} is {role}" + (f" in {territory}" if territory else " (global)"))
 
 
@@ -60,7 +64,7 @@ def revoke(
     territory: Annotated[str | None, typer.Option(help="Territory (omit for global roles)")] = None,
 ) -> None:
     """Take a role away."""
-    removed = run(lambda r: admin.revoke_role(r, user_id, role, territory))
+    removed = run(lambda r: service.revoke_role(r, user_id, role, territory, actor=ACTOR))
     console.print("revoked" if removed else "that person did not have that role")
 
 

@@ -1,79 +1,60 @@
-"""Login through the territory's identity provider, node tokens, refresh, logout, JWKS."""
+"""Login through the territory's identity provider, node tokens, refresh, logout, JWKS.
+
+Rate limits (per client IP, or per user when the request carries a node token), each kind
+on its own: starting a login (``rate_limit_login``), redeeming its code (``rate_limit_token``),
+refreshing and logging out (``rate_limit_refresh``). The provider's callback counts with the
+API (``rate_limit_api``); password attempts are limited by the provider itself."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-import msgspec
-from litestar import Controller, Request, get, post
-from litestar.di import NamedDependency
+from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency, Provide
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, JSONBody, QueryParameter
 from litestar.response import Redirect
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.auth import issue_access
-from core.errors import InvalidInput, error_responses
-from core.routing import Router
-from core.urls import with_query
-from services.auth import broker
-from services.auth.tokens import TokenReused, identity_for, issue_refresh, revoke, rotate_refresh, token_response
-
-
-class TokenPair(msgspec.Struct):
-    access_token: str
-    token_type: str
-    expires_in: int
-    refresh_token: str
-
-
-class CodeGrant(msgspec.Struct):
-    grant_type: str
-    code: str
-    client_id: str
-    redirect_uri: str
-    code_verifier: str = ""
-
-
-class RefreshIn(msgspec.Struct, forbid_unknown_fields=True):
-    refresh_token: Annotated[str, msgspec.Meta(min_length=10, max_length=200)]
-
+from core.errors import InvalidInput, app_error_handler, error_responses
+from services.auth.dto import CodeGrant, RefreshIn, TokenPair
+from services.auth.service import Discovery, LoginBroker, TokenReused, issue_tokens, refresh_tokens_of, revoke
 
 Code = Annotated[str, QueryParameter(name="territory", pattern=r"^[a-z][a-z0-9_]{1,30}$", description="Territory code")]
 Challenge = Annotated[str, QueryParameter(min_length=43, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")]
+Conn = AsyncConnection
+
+# What each route may answer besides its success (error_responses adds 400 to each).
+# 503: the registry database or the login store (Redis) is unavailable.
+LOGIN_ERRORS = error_responses(404, 423, 429, 503)
+TOKEN_ERRORS = error_responses(429, 503)
+REFRESH_ERRORS = error_responses(401, 429, 503)
+LOGOUT_ERRORS = error_responses(429, 503)
 
 
-def discovery(request: Request[Any, Any, Any]) -> broker.Discovery:
-    """The process's provider metadata cache (made on first use)."""
+def provide_broker(request: Request[Any, Any, Any]) -> LoginBroker:
+    """The login broker over the process's router, Redis and provider metadata cache."""
     state = request.app.state
     if getattr(state, "discovery", None) is None:
-        state.discovery = broker.Discovery(state.http)
-    return state.discovery  # type: ignore[no-any-return]
-
-
-async def _tokens(request: Request[Any, Any, Any], router: Router, user_id: Any, client_id: str) -> TokenPair:
-    state = request.app.state
-    async with router.registry_transaction() as conn:
-        identity = await identity_for(conn, user_id)
-        refresh = await issue_refresh(conn, state.settings, user_id, client_id)
-    access = issue_access(state.node_keys, state.settings, identity)
-    return msgspec.convert(token_response(access, refresh, state.settings), TokenPair)
+        state.discovery = Discovery(state.http)
+    return LoginBroker(state.router, state.redis, state.discovery, state.settings)
 
 
 class AuthController(Controller):
     path = "/api/auth"
     tags = ["auth"]
-    opt = {"rate_group": "login"}
+    dependencies = {"broker": Provide(provide_broker, sync_to_thread=False)}
 
     @get(
         "/login",
         status_code=302,
-        responses=error_responses(404, 423, 429, 503),
+        responses=LOGIN_ERRORS,
         summary="Start a login (app PKCE S256)",
+        opt={"rate_group": "login"},
     )
     async def login(
         self,
-        request: Request[Any, Any, Any],
-        router: NamedDependency[Router],
+        broker: NamedDependency[LoginBroker],
         territory_code: Code,
         client_id: Annotated[str, QueryParameter(min_length=1, max_length=100)],
         redirect_uri: Annotated[str, QueryParameter(min_length=1, max_length=500)],
@@ -81,10 +62,7 @@ class AuthController(Controller):
         code_challenge: Challenge,
         code_challenge_method: Annotated[str, QueryParameter(pattern="^S256$")] = "S256",
     ) -> Redirect:
-        url = await broker.start_login(
-            router,
-            request.app.state.redis,
-            discovery(request),
+        url = await broker.start(
             territory=territory_code,
             client_id=client_id,
             redirect_uri=redirect_uri,
@@ -96,65 +74,63 @@ class AuthController(Controller):
     @get("/callback", status_code=302, include_in_schema=False)
     async def callback(
         self,
-        request: Request[Any, Any, Any],
-        router: NamedDependency[Router],
+        broker: NamedDependency[LoginBroker],
         login_state: Annotated[str, QueryParameter(name="state", max_length=200)],
         code: Annotated[str | None, QueryParameter(max_length=500)] = None,
         error: Annotated[str | None, QueryParameter(max_length=100)] = None,
     ) -> Redirect:
-        app = request.app.state
-        txn = await broker.take_login(app.redis, login_state)
-        back = {"state": txn["app_state"]}
-        if error or not code:
-            return Redirect(with_query(txn["redirect_uri"], {**back, "error": error or "access_denied"}))
-        try:
-            claims = await broker.redeem_provider_code(router, discovery(request), txn, code)
-        except broker.LoginFailed as exc:
-            params = {**back, "error": "login_failed", "error_description": exc.detail}
-            return Redirect(with_query(txn["redirect_uri"], params))
-        user_id = await broker.link_person(router, txn["territory"], claims)
-        app_code = await broker.issue_app_code(app.redis, app.settings, txn, user_id)
-        return Redirect(with_query(txn["redirect_uri"], {**back, "code": app_code}))
+        return Redirect(await broker.callback(login_state, code, error))
 
-    @post("/token", status_code=200, responses=error_responses(429), summary="Redeem the login code for tokens")
+    @post(
+        "/token",
+        status_code=200,
+        responses=TOKEN_ERRORS,
+        summary="Redeem the login code for tokens",
+        opt={"rate_group": "token"},
+    )
     async def token(
         self,
         request: Request[Any, Any, Any],
-        router: NamedDependency[Router],
+        broker: NamedDependency[LoginBroker],
+        registry_tx: NamedDependency[Conn],
         data: Annotated[CodeGrant, Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> TokenPair:
         if data.grant_type != "authorization_code":
             raise InvalidInput("grant_type must be authorization_code (refresh: POST /api/auth/refresh)")
         user_id = await broker.redeem_app_code(
-            request.app.state.redis,
-            code=data.code,
-            client_id=data.client_id,
-            redirect_uri=data.redirect_uri,
-            verifier=data.code_verifier,
+            code=data.code, client_id=data.client_id, redirect_uri=data.redirect_uri, verifier=data.code_verifier
         )
-        return await _tokens(request, router, user_id, data.client_id)
+        state = request.app.state
+        return await issue_tokens(registry_tx, state.settings, state.node_keys, user_id, data.client_id)
 
-    @post("/refresh", status_code=200, responses=error_responses(401, 429), summary="Rotate a refresh token")
+    @post(
+        "/refresh",
+        status_code=200,
+        responses=REFRESH_ERRORS,
+        summary="Rotate a refresh token",
+        opt={"rate_group": "refresh"},
+    )
     async def refresh(
-        self, request: Request[Any, Any, Any], router: NamedDependency[Router], data: JSONBody[RefreshIn]
-    ) -> TokenPair:
+        self, request: Request[Any, Any, Any], registry_tx: NamedDependency[Conn], data: JSONBody[RefreshIn]
+    ) -> Response[TokenPair]:
         state = request.app.state
         try:
-            async with router.registry_transaction() as conn:
-                user_id, _client, new_refresh = await rotate_refresh(conn, state.settings, data.refresh_token)
-                identity = await identity_for(conn, user_id)
-        except TokenReused:
-            # The family revocation must stick: do it in its own committed transaction.
-            async with router.registry_transaction() as conn:
-                await revoke(conn, data.refresh_token)
-            raise
-        access = issue_access(state.node_keys, state.settings, identity)
-        return msgspec.convert(token_response(access, new_refresh, state.settings), TokenPair)
+            pair = await refresh_tokens_of(registry_tx, state.settings, state.node_keys, data.refresh_token)
+        except TokenReused as exc:
+            # The family revocation must stick: answer the 401 without raising, so that
+            # registry_tx commits it.
+            return app_error_handler(request, exc)  # type: ignore[return-value]
+        return Response(pair)
 
-    @post("/logout", status_code=204, responses=error_responses(429), summary="Revoke this login's refresh tokens")
-    async def logout(self, router: NamedDependency[Router], data: JSONBody[RefreshIn]) -> None:
-        async with router.registry_transaction() as conn:
-            await revoke(conn, data.refresh_token)
+    @post(
+        "/logout",
+        status_code=204,
+        responses=LOGOUT_ERRORS,
+        summary="Revoke this login's refresh tokens",
+        opt={"rate_group": "refresh"},
+    )
+    async def logout(self, registry_tx: NamedDependency[Conn], data: JSONBody[RefreshIn]) -> None:
+        await revoke(registry_tx, data.refresh_token)
 
 
 class JwksController(Controller):

@@ -13,9 +13,9 @@ from rich.table import Table
 from core.cli import console, err, print_json
 from core.errors import InvalidInput
 from core.urls import check_redirect_uri
-from services.idp import models
+from services.idp import service
 from services.idp.passwords import WeakPassword, hash_password, new_client_secret
-from services.idp.provider import CLIENT_ID, USERNAME
+from services.idp.service import CLIENT_ID, USERNAME
 from territories.cli import run
 
 user_app = typer.Typer(help="Accounts of the node's built-in OIDC provider.", no_args_is_help=True)
@@ -54,14 +54,14 @@ def user_add(
         password_hash = hash_password(_read_password(password_stdin))
     except WeakPassword as exc:
         _fail(str(exc))
-    account_id = run(lambda r: models.add_account(r, username, password_hash, display_name, email))
+    account_id = run(lambda r: service.add_account(r, username, password_hash, display_name, email))
     console.print(f"added account {escape(username)} (subject {account_id})")
 
 
 @user_app.command("list")
 def user_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List accounts (never their password hashes)."""
-    rows = run(models.list_accounts)
+    rows = run(service.list_accounts)
     data = [
         {
             "id": str(r.id),
@@ -85,14 +85,14 @@ def user_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 @user_app.command("disable")
 def user_disable(username: str) -> None:
     """Refuse the account's sign-ins; its access tokens stop working at once."""
-    run(lambda r: models.set_disabled(r, username, True))
+    run(lambda r: service.set_disabled(r, username, True))
     console.print(f"disabled account {escape(username)}")
 
 
 @user_app.command("enable")
 def user_enable(username: str) -> None:
     """Allow a disabled account to sign in again."""
-    run(lambda r: models.set_disabled(r, username, False))
+    run(lambda r: service.set_disabled(r, username, False))
     console.print(f"enabled account {escape(username)}")
 
 
@@ -114,7 +114,7 @@ def client_add(
     except InvalidInput as exc:
         _fail(exc.detail)
     secret, secret_hash = (None, None) if public else new_client_secret()
-    run(lambda r: models.add_client(r, client_id, name.strip(), secret_hash, uris))
+    run(lambda r: service.add_client(r, client_id, name.strip(), secret_hash, uris))
     console.print(f"added {'public' if public else 'confidential'} client {escape(client_id)}")
     if secret is not None:
         # Plain print: the secret must not be wrapped or styled.
@@ -125,7 +125,7 @@ def client_add(
 @client_app.command("list")
 def client_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List applications (never their secrets)."""
-    data = run(models.list_clients)
+    data = run(service.list_clients)
     if as_json:
         print_json(data)
         return

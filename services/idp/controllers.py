@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import Cookie
+from litestar.di import NamedDependency, Provide
 from litestar.enums import MediaType, RequestEncodingType
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Body
@@ -20,69 +21,15 @@ from redis.exceptions import RedisError
 
 from core import ratelimit
 from core.errors import Unavailable
-from services.idp import provider, templates
-from services.idp.provider import LoginRefused, OAuthError, PageError, RedirectError
+from services.idp import service, templates
+from services.idp.dto import JWKS, Discovery, OAuthErrorBody, TokenForm, TokenResponse, UserInfo
+from services.idp.service import LoginRefused, OAuthError, OIDCProvider, PageError, RedirectError
 
 BROWSER_COOKIE = "oh_idp_browser"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 PUBLIC_CACHE = {"Cache-Control": "public, max-age=300"}
 EXPIRED = "This sign-in form has expired or was already used."
 BAD_FORM = "This sign-in form could not be checked (it was not sent from this browser's sign-in page)."
-
-
-class Discovery(msgspec.Struct):
-    issuer: str
-    authorization_endpoint: str
-    token_endpoint: str
-    userinfo_endpoint: str
-    jwks_uri: str
-    response_types_supported: list[str]
-    response_modes_supported: list[str]
-    grant_types_supported: list[str]
-    subject_types_supported: list[str]
-    id_token_signing_alg_values_supported: list[str]
-    scopes_supported: list[str]
-    token_endpoint_auth_methods_supported: list[str]
-    code_challenge_methods_supported: list[str]
-    claims_supported: list[str]
-    prompt_values_supported: list[str]
-    authorization_response_iss_parameter_supported: bool
-    request_parameter_supported: bool
-    request_uri_parameter_supported: bool
-    claims_parameter_supported: bool
-
-
-class JWKS(msgspec.Struct):
-    keys: list[dict[str, str]]
-
-
-class TokenForm(msgspec.Struct):
-    grant_type: str | None = None
-    code: str | None = None
-    redirect_uri: str | None = None
-    client_id: str | None = None
-    client_secret: str | None = None
-    code_verifier: str | None = None
-
-
-class TokenResponse(msgspec.Struct):
-    access_token: str
-    token_type: str
-    expires_in: int
-    id_token: str
-    scope: str
-
-
-class UserInfo(msgspec.Struct, omit_defaults=True):
-    sub: str
-    preferred_username: str | None = None
-    name: str | None = None
-    email: str | None = None
-
-
-class OAuthErrorBody(msgspec.Struct, omit_defaults=True):
-    error: str
-    error_description: str | None = None
 
 
 def _oauth_spec(description: str) -> ResponseSpec:
@@ -105,9 +52,13 @@ def _redirect(url: str) -> Response[bytes]:
     return Response(b"", status_code=302, headers={"Location": url, **NO_STORE})
 
 
-def _state(request: Request[Any, Any, Any]) -> tuple[Any, Any, Any]:
+OIDCDep = NamedDependency[OIDCProvider]
+
+
+def provide_oidc(request: Request[Any, Any, Any]) -> OIDCProvider:
+    """The provider over the process's router, Redis and settings."""
     state = request.app.state
-    return state.settings, state.router, state.redis
+    return OIDCProvider(state.router, state.redis, state.settings)
 
 
 def _unavailable() -> Unavailable:
@@ -117,40 +68,48 @@ def _unavailable() -> Unavailable:
 class OIDCController(Controller):
     path = "/oidc"
     tags = ["oidc"]
+    dependencies = {"oidc": Provide(provide_oidc, sync_to_thread=False)}
 
     @get("/.well-known/openid-configuration", summary="OpenID Connect discovery document")
     async def discovery(self, request: Request[Any, Any, Any]) -> Response[Discovery]:
-        doc = msgspec.convert(provider.discovery(request.app.state.settings), Discovery)
+        doc = msgspec.convert(service.discovery(request.app.state.settings), Discovery)
         return Response(doc, headers=PUBLIC_CACHE)
 
     @get("/jwks", summary="Public keys that sign the provider's ID tokens")
     async def jwks(self, request: Request[Any, Any, Any]) -> Response[JWKS]:
-        ring = await provider.key_ring(request.app.state.settings)
+        ring = await service.key_ring(request.app.state.settings)
         return Response(msgspec.convert(ring.jwks(), JWKS), headers=PUBLIC_CACHE)
 
     @get("/authorize", include_in_schema=False)
-    async def authorize_get(self, request: Request[Any, Any, Any]) -> Response[Any]:
+    async def authorize_get(
+        self, request: Request[Any, Any, Any], oidc: NamedDependency[OIDCProvider]
+    ) -> Response[Any]:
         params = request.query_params
-        return await self._authorize(request, {k: params.getall(k) for k in params})
+        return await self._authorize(request, oidc, {k: params.getall(k) for k in params})
 
     @post("/authorize", include_in_schema=False, status_code=200)
-    async def authorize_post(self, request: Request[Any, Any, Any]) -> Response[Any]:
+    async def authorize_post(
+        self, request: Request[Any, Any, Any], oidc: NamedDependency[OIDCProvider]
+    ) -> Response[Any]:
         form = await request.form()
-        return await self._authorize(request, {k: [v for v in form.getall(k) if isinstance(v, str)] for k in form})
+        params = {k: [v for v in form.getall(k) if isinstance(v, str)] for k in form}
+        return await self._authorize(request, oidc, params)
 
-    async def _authorize(self, request: Request[Any, Any, Any], params: dict[str, list[str]]) -> Response[Any]:
-        settings, router, redis = _state(request)
+    async def _authorize(
+        self, request: Request[Any, Any, Any], oidc: OIDCProvider, params: dict[str, list[str]]
+    ) -> Response[Any]:
+        settings = oidc.settings
         try:
-            req = await provider.validate_authorize(router, params)
+            req = await oidc.validate_authorize(params)
         except PageError as exc:
             return _html(templates.error_page(exc.message), exc.status)
         except RedirectError as exc:
-            return _redirect(provider.error_redirect(settings, exc))
+            return _redirect(service.error_redirect(settings, exc))
         browser = request.cookies.get(BROWSER_COOKIE) or ""
         if not 32 <= len(browser) <= 64:
             browser = secrets.token_urlsafe(32)
         try:
-            login_id, pending = await provider.start_login(redis, settings, req, browser)
+            login_id, pending = await oidc.start_login(req, browser)
         except RedisError:
             raise _unavailable() from None
         page = templates.login_page(req.client_name, login_id, pending.csrf, username=req.login_hint or "")
@@ -162,14 +121,13 @@ class OIDCController(Controller):
                 path="/oidc",
                 httponly=True,
                 samesite="lax",
-                secure=provider.issuer(settings).startswith("https://"),
+                secure=service.issuer(settings).startswith("https://"),
             )
         )
         return response
 
     @post("/login", include_in_schema=False, status_code=200)
-    async def login(self, request: Request[Any, Any, Any]) -> Response[Any]:
-        settings, router, redis = _state(request)
+    async def login(self, request: Request[Any, Any, Any], oidc: OIDCDep) -> Response[Any]:
         form = await request.form()
 
         def field(name: str) -> str:
@@ -178,10 +136,10 @@ class OIDCController(Controller):
 
         login_id, username = field("login_id"), field("username")
         try:
-            pending = await provider.load_login(redis, login_id)
+            pending = await oidc.load_login(login_id)
             if pending is None:
                 return _html(templates.error_page(EXPIRED), 400)
-            if not provider.login_form_ok(pending, field("csrf_token"), request.cookies.get(BROWSER_COOKIE)):
+            if not service.login_form_ok(pending, field("csrf_token"), request.cookies.get(BROWSER_COOKIE)):
                 return _html(templates.error_page(BAD_FORM), 403)
 
             def again(message: str, status: int, headers: dict[str, str] | None = None) -> Response[str]:
@@ -190,22 +148,20 @@ class OIDCController(Controller):
                 )
                 return _html(page, status, headers)
 
-            caller = f"ip:{request.client.host if request.client else '-'}"
+            client_ip = request.client.host if request.client else "-"
             try:
-                await ratelimit.check(redis, "idp-login", caller, settings.auth.rate_limit_login)
+                account = await oidc.sign_in(username, field("password"), client_ip)
             except ratelimit.RateLimited as exc:
                 wait = exc.headers.get("Retry-After", "60")
                 return again(f"Too many sign-in attempts. Try again in {wait} seconds.", 429, exc.headers)
-            try:
-                account = await provider.authenticate(router, username, field("password"))
             except LoginRefused as exc:
                 return again(str(exc), 400)
-            if not await provider.finish_login(redis, login_id):
+            if not await oidc.finish_login(login_id):
                 return _html(templates.error_page(EXPIRED), 400)
-            code = await provider.issue_code(redis, settings, pending, account.id)
+            code = await oidc.issue_code(pending, account.id)
         except RedisError:
             raise _unavailable() from None
-        return _redirect(provider.success_redirect(settings, pending.redirect_uri, code, pending.state))
+        return _redirect(service.success_redirect(oidc.settings, pending.redirect_uri, code, pending.state))
 
     @post(
         "/token",
@@ -224,16 +180,16 @@ class OIDCController(Controller):
     async def token(
         self,
         request: Request[Any, Any, Any],
+        oidc: OIDCDep,
         data: Annotated[TokenForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Response[TokenResponse]:
-        settings, router, redis = _state(request)
         form = await request.form()
         repeated = sorted(k for k in form if len(form.getall(k)) > 1)
         if repeated:
             return _oauth_error(OAuthError("invalid_request", f"repeated parameter(s): {', '.join(repeated)}"))
         values = {f: (getattr(data, f) or None) for f in TokenForm.__struct_fields__}
         try:
-            body = await provider.exchange_code(router, redis, settings, values, request.headers.get("authorization"))
+            body = await oidc.exchange_code(values, request.headers.get("authorization"))
         except OAuthError as exc:
             return _oauth_error(exc)
         except RedisError:
@@ -245,10 +201,11 @@ class OIDCController(Controller):
         summary="Claims about the person an access token was issued for",
         responses={401: _oauth_spec("Missing, invalid or expired access token")},
     )
-    async def userinfo(self, request: Request[Any, Any, Any]) -> Response[UserInfo]:
-        _, router, redis = _state(request)
+    async def userinfo(
+        self, request: Request[Any, Any, Any], oidc: NamedDependency[OIDCProvider]
+    ) -> Response[UserInfo]:
         try:
-            claims = await provider.userinfo(router, redis, request.headers.get("authorization"))
+            claims = await oidc.userinfo(request.headers.get("authorization"))
         except OAuthError as exc:
             return _oauth_error(exc)
         except RedisError:

@@ -9,7 +9,7 @@ import msgspec
 import typer
 from rich.markup import escape
 
-from core.cli import console, err, print_json
+from core.cli import ACTOR, console, err, print_json
 from core.codes import check_code
 from core.errors import AppError
 from core.routing import Router
@@ -43,7 +43,8 @@ def policy(
         err.print("[red]error[/red] --set takes a JSON object")
         raise typer.Exit(2)
 
-    print_json(msgspec.to_builtins(run(lambda r: apply_policy(r, code, rules.KEY, ImpactPolicy, changes))))
+    policy = run(lambda r: apply_policy(r, code, rules.KEY, ImpactPolicy, changes, actor=ACTOR))
+    print_json(msgspec.to_builtins(policy))
 
 
 @impact_app.command("sync-badges")

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from core.cli import given, show_settings
+from core.cli import ACTOR, given, show_settings
 from territories.cli import run
 
 social_app = typer.Typer(help="Social validation: the quorum witnesses must reach.", no_args_is_help=True)
@@ -35,5 +35,5 @@ def policy_command(
     check_code(code)
     changes = given(min_witnesses=min_witnesses, agreement=agreement, remote_weight=remote_weight, post=post)
 
-    policy = run(lambda router: apply_policy(router, code, KEY, SocialPolicy, changes))
+    policy = run(lambda router: apply_policy(router, code, KEY, SocialPolicy, changes, actor=ACTOR))
     show_settings(policy, f"social policy of {code}")

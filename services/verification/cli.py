@@ -147,5 +147,5 @@ def policy_command(
     check_code(code)
     changes = given(auto_approve_min=auto_approve_min, reject_max=reject_max, always_community=always_community)
 
-    policy = run(lambda router: apply_policy(router, code, KEY, VerificationPolicy, changes))
+    policy = run(lambda router: apply_policy(router, code, KEY, VerificationPolicy, changes, actor=ACTOR))
     show_settings(policy, f"verification policy of {code}")

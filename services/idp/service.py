@@ -1,6 +1,12 @@
-"""The OIDC provider's protocol logic: authorization requests, logins, codes, tokens, userinfo.
+"""The OIDC provider's logic: authorization requests, logins, codes, tokens, userinfo, and the
+queries on its accounts and clients. Handlers use it through :class:`OIDCProvider`.
 
-Redis keys (all with a TTL, all secrets stored as SHA-256 digests, never in clear):
+Password attempts are limited per account and client IP: after ``rate_limit_password`` failed
+attempts in the window the form answers 429, even to the right password, while the same
+address can still sign in to other accounts (a class behind one school address).
+
+Redis keys (all with a TTL, all secrets stored as SHA-256 digests, never in clear; named by
+:func:`_key`):
 
 - ``oh:idp:login:<login id>``: a pending login (the validated authorization request, its
   CSRF token, the digest of the browser cookie it is bound to), ``login_ttl``;
@@ -28,13 +34,19 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 import msgspec
+import sqlalchemy as sa
 from redis.asyncio import Redis
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core import ratelimit
+from core.errors import Conflict, NotFound
 from core.keys import KeyRing
 from core.routing import Router
 from core.settings import Settings
 from core.urls import MAX_PARAM, with_query
-from services.idp import models
+from services.idp.dto import AccessGrant, CodeGrant, PendingLogin
+from services.idp.models import idp_accounts, idp_clients
 from services.idp.passwords import verify_client_secret, verify_password
 
 SCOPES = ("openid", "profile", "email")
@@ -44,6 +56,11 @@ CLIENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 PKCE_VALUE = re.compile(r"^[A-Za-z0-9._~-]{43,128}$")
 BAD_CREDENTIALS = "The username or password is not right."
 DISABLED = "This account is disabled. Ask the operator of this node."
+
+
+def _key(kind: str, value: str) -> str:
+    """The one place this module names its Redis keys."""
+    return f"oh:idp:{kind}:{value}"
 
 
 def issuer(settings: Settings) -> str:
@@ -163,7 +180,7 @@ def _single(params: Mapping[str, list[str]], name: str) -> str | None:
     return values[0] if values and values[0] != "" else None
 
 
-async def validate_authorize(router: Router, params: Mapping[str, list[str]]) -> AuthRequest:
+async def validate_authorize(conn: AsyncConnection, params: Mapping[str, list[str]]) -> AuthRequest:
     """Check an authorization request (RFC 6749 4.1.1, OIDC Core 3.1.2.1, RFC 7636)."""
     try:
         client_id, redirect_uri = _single(params, "client_id"), _single(params, "redirect_uri")
@@ -171,7 +188,7 @@ async def validate_authorize(router: Router, params: Mapping[str, list[str]]) ->
         raise PageError(f"This sign-in request is not valid: {exc}.") from None
     if not client_id:
         raise PageError("This sign-in request does not name an application (client_id).")
-    client = await models.client_by_id(router, client_id) if CLIENT_ID.fullmatch(client_id) else None
+    client = await client_by_id(conn, client_id) if CLIENT_ID.fullmatch(client_id) else None
     if client is None:
         raise PageError("This sign-in request comes from an application this node does not know.")
     if not redirect_uri or redirect_uri not in client.redirect_uris:
@@ -248,19 +265,6 @@ def success_redirect(settings: Settings, redirect_uri: str, code: str, state: st
 
 
 # --- pending logins -----------------------------------------------------------------------
-class PendingLogin(msgspec.Struct):
-    client_id: str
-    client_name: str
-    redirect_uri: str
-    state: str
-    scope: str
-    nonce: str | None
-    code_challenge: str | None
-    login_hint: str | None
-    csrf: str
-    browser: str  # digest of the browser cookie the login is bound to
-
-
 async def start_login(redis: Redis, settings: Settings, req: AuthRequest, browser: str) -> tuple[str, PendingLogin]:
     login_id = secrets.token_urlsafe(24)
     pending = PendingLogin(
@@ -268,14 +272,14 @@ async def start_login(redis: Redis, settings: Settings, req: AuthRequest, browse
         csrf=secrets.token_urlsafe(32),
         browser=digest(browser),
     )
-    await redis.set(f"oh:idp:login:{login_id}", msgspec.json.encode(pending), ex=settings.auth.login_ttl)
+    await redis.set(_key("login", login_id), msgspec.json.encode(pending), ex=settings.auth.login_ttl)
     return login_id, pending
 
 
 async def load_login(redis: Redis, login_id: str) -> PendingLogin | None:
     if not login_id or len(login_id) > 64:
         return None
-    raw = await redis.get(f"oh:idp:login:{login_id}")
+    raw = await redis.get(_key("login", login_id))
     return msgspec.json.decode(raw, type=PendingLogin) if raw else None
 
 
@@ -288,38 +292,29 @@ def login_form_ok(pending: PendingLogin, csrf: str, browser: str | None) -> bool
 
 async def finish_login(redis: Redis, login_id: str) -> bool:
     """Consume the pending login; False when another request already did."""
-    return bool(await redis.delete(f"oh:idp:login:{login_id}"))
+    return bool(await redis.delete(_key("login", login_id)))
 
 
 class LoginRefused(Exception):
     pass
 
 
-async def authenticate(router: Router, username: str, password: str) -> Any:
-    """The account for these credentials, or :class:`LoginRefused` (same message for unknown names)."""
-    name = username.strip().lower()
-    account = await models.account_by_username(router, name) if USERNAME.fullmatch(name) else None
+def account_name(username: str) -> str:
+    return username.strip().lower()
+
+
+async def check_password(account: Any | None, password: str) -> str | None:
+    """:class:`LoginRefused` unless ``account`` (None: no such name) exists, is enabled and has
+    this password (same message for unknown names); a better hash to store, if one is due."""
     ok, new_hash = await asyncio.to_thread(verify_password, account.password_hash if account else None, password)
     if not ok or account is None:
         raise LoginRefused(BAD_CREDENTIALS)
     if account.disabled:
         raise LoginRefused(DISABLED)
-    if new_hash:
-        await models.update_password_hash(router, account.id, account.password_hash, new_hash)
-    return account
+    return new_hash
 
 
 # --- codes --------------------------------------------------------------------------------
-class CodeGrant(msgspec.Struct):
-    client_id: str
-    redirect_uri: str
-    account_id: str
-    scope: str
-    nonce: str | None
-    code_challenge: str | None
-    auth_time: int
-
-
 async def issue_code(redis: Redis, settings: Settings, pending: PendingLogin, account_id: uuid.UUID) -> str:
     code = secrets.token_urlsafe(32)
     grant = CodeGrant(
@@ -331,7 +326,7 @@ async def issue_code(redis: Redis, settings: Settings, pending: PendingLogin, ac
         code_challenge=pending.code_challenge,
         auth_time=int(time.time()),
     )
-    await redis.set(f"oh:idp:code:{digest(code)}", msgspec.json.encode(grant), ex=settings.auth.auth_code_ttl)
+    await redis.set(_key("code", digest(code)), msgspec.json.encode(grant), ex=settings.auth.auth_code_ttl)
     return code
 
 
@@ -356,7 +351,7 @@ def _basic_credentials(authorization: str | None) -> tuple[str, str] | None:
     return unquote_plus(user), unquote_plus(password)
 
 
-async def authenticate_client(router: Router, form: Mapping[str, str | None], authorization: str | None) -> Any:
+async def authenticate_client(conn: AsyncConnection, form: Mapping[str, str | None], authorization: str | None) -> Any:
     """client_secret_basic, client_secret_post, or none (public clients): the client row."""
     basic = _basic_credentials(authorization)
     form_id, form_secret = form.get("client_id"), form.get("client_secret")
@@ -367,7 +362,7 @@ async def authenticate_client(router: Router, form: Mapping[str, str | None], au
     client_id, secret = basic if basic else (form_id, form_secret)
     if not client_id:
         raise _invalid_client("client authentication is required")
-    client = await models.client_by_id(router, client_id) if CLIENT_ID.fullmatch(client_id) else None
+    client = await client_by_id(conn, client_id) if CLIENT_ID.fullmatch(client_id) else None
     if client is None:
         raise _invalid_client("unknown client or wrong secret")
     if client.secret_hash is None:
@@ -386,21 +381,15 @@ def _pkce_ok(challenge: str, verifier: str) -> bool:
 
 async def _take_code(redis: Redis, code: str) -> CodeGrant:
     key = digest(code)
-    raw = await redis.getdel(f"oh:idp:code:{key}")
+    raw = await redis.getdel(_key("code", key))
     if raw is None:
         # A replayed code revokes the access token it gave (RFC 6749 4.1.2).
-        issued = await redis.getdel(f"oh:idp:code-used:{key}")
+        issued = await redis.getdel(_key("code-used", key))
         if issued is not None:
             token_key = issued.decode() if isinstance(issued, bytes) else str(issued)
-            await redis.delete(f"oh:idp:at:{token_key}")
+            await redis.delete(_key("at", token_key))
         raise OAuthError("invalid_grant", "the code is invalid, expired or already used")
     return msgspec.json.decode(raw, type=CodeGrant)
-
-
-class AccessGrant(msgspec.Struct):
-    account_id: str
-    client_id: str
-    scope: str
 
 
 def _profile_claims(account: Any, scope: str) -> dict[str, Any]:
@@ -416,7 +405,7 @@ def _profile_claims(account: Any, scope: str) -> dict[str, Any]:
 
 
 async def exchange_code(
-    router: Router, redis: Redis, settings: Settings, form: Mapping[str, str | None], authorization: str | None
+    conn: AsyncConnection, redis: Redis, settings: Settings, form: Mapping[str, str | None], authorization: str | None
 ) -> dict[str, Any]:
     """The authorization_code grant (RFC 6749 4.1.3, OIDC Core 3.1.3): tokens for a code."""
     grant_type = form.get("grant_type")
@@ -424,7 +413,7 @@ async def exchange_code(
         raise OAuthError("invalid_request", "grant_type is required")
     if grant_type != "authorization_code":
         raise OAuthError("unsupported_grant_type", "only authorization_code is supported")
-    client = await authenticate_client(router, form, authorization)
+    client = await authenticate_client(conn, form, authorization)
     code, redirect_uri, verifier = form.get("code"), form.get("redirect_uri"), form.get("code_verifier")
     if not code or not redirect_uri:
         raise OAuthError("invalid_request", "code and redirect_uri are required")
@@ -438,7 +427,7 @@ async def exchange_code(
             raise OAuthError("invalid_grant", "the PKCE code_verifier is missing or does not match")
     elif verifier is not None:
         raise OAuthError("invalid_grant", "code_verifier given but the authorization request had no challenge")
-    account = await models.account_by_id(router, uuid.UUID(grant.account_id))
+    account = await account_by_id(conn, uuid.UUID(grant.account_id))
     if account is None or account.disabled:
         raise OAuthError("invalid_grant", "the account is no longer active")
 
@@ -447,8 +436,8 @@ async def exchange_code(
     ttl = settings.auth.access_token_ttl
     async with redis.pipeline(transaction=True) as pipe:
         access = AccessGrant(grant.account_id, client.client_id, grant.scope)
-        pipe.set(f"oh:idp:at:{at_key}", msgspec.json.encode(access), ex=ttl)
-        pipe.set(f"oh:idp:code-used:{digest(code)}", at_key, ex=ttl)
+        pipe.set(_key("at", at_key), msgspec.json.encode(access), ex=ttl)
+        pipe.set(_key("code-used", digest(code)), at_key, ex=ttl)
         await pipe.execute()
 
     now = int(time.time())
@@ -480,17 +469,163 @@ def _invalid_token(description: str, *, error: bool = True) -> OAuthError:
     return OAuthError("invalid_token", description, 401, {"WWW-Authenticate": header})
 
 
-async def userinfo(router: Router, redis: Redis, authorization: str | None) -> dict[str, Any]:
+async def userinfo(conn: AsyncConnection, redis: Redis, authorization: str | None) -> dict[str, Any]:
     scheme, _, token = (authorization or "").partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         # RFC 6750 3.1: no error code when the request carried no token at all.
         raise _invalid_token("a Bearer access token is required", error=bool(authorization))
-    raw = await redis.get(f"oh:idp:at:{digest(token)}") if len(token) <= MAX_PARAM else None
+    raw = await redis.get(_key("at", digest(token))) if len(token) <= MAX_PARAM else None
     if raw is None:
         raise _invalid_token("the access token is invalid or expired")
     grant = msgspec.json.decode(raw, type=AccessGrant)
-    account = await models.account_by_id(router, uuid.UUID(grant.account_id))
+    account = await account_by_id(conn, uuid.UUID(grant.account_id))
     if account is None or account.disabled:
         raise _invalid_token("the account is no longer active")
     return {"sub": grant.account_id, **_profile_claims(account, grant.scope)}
+
+
+# --- queries ----------------------------------------------------------------------------------
+async def client_by_id(conn: AsyncConnection, client_id: str) -> Any | None:
+    return (await conn.execute(sa.select(idp_clients).where(idp_clients.c.client_id == client_id))).first()
+
+
+async def account_by_username(conn: AsyncConnection, username: str) -> Any | None:
+    return (await conn.execute(sa.select(idp_accounts).where(idp_accounts.c.username == username))).first()
+
+
+async def account_by_id(conn: AsyncConnection, account_id: uuid.UUID) -> Any | None:
+    return (await conn.execute(sa.select(idp_accounts).where(idp_accounts.c.id == account_id))).first()
+
+
+async def update_password_hash(conn: AsyncConnection, account_id: uuid.UUID, old: str, new: str) -> None:
+    """Replace a hash made with older parameters (only if nobody changed it meanwhile)."""
+    await conn.execute(
+        sa.update(idp_accounts)
+        .where(idp_accounts.c.id == account_id, idp_accounts.c.password_hash == old)
+        .values(password_hash=new)
+    )
+
+
+# --- the provider, as the handlers use it ---------------------------------------------------
+class OIDCProvider:
+    """The provider over the process's router (registry reads), Redis and settings."""
+
+    def __init__(self, router: Router, redis: Redis, settings: Settings) -> None:
+        self.router, self.redis, self.settings = router, redis, settings
+
+    async def validate_authorize(self, params: Mapping[str, list[str]]) -> AuthRequest:
+        async with self.router.registry_read() as conn:
+            return await validate_authorize(conn, params)
+
+    async def start_login(self, req: AuthRequest, browser: str) -> tuple[str, PendingLogin]:
+        return await start_login(self.redis, self.settings, req, browser)
+
+    async def load_login(self, login_id: str) -> PendingLogin | None:
+        return await load_login(self.redis, login_id)
+
+    async def finish_login(self, login_id: str) -> bool:
+        return await finish_login(self.redis, login_id)
+
+    async def issue_code(self, pending: PendingLogin, account_id: uuid.UUID) -> str:
+        return await issue_code(self.redis, self.settings, pending, account_id)
+
+    async def sign_in(self, username: str, password: str, client_ip: str) -> Any:
+        """The account, once the password is right and this account has attempts left from this
+        address: :class:`ratelimit.RateLimited` when it has none, :class:`LoginRefused` on a
+        wrong password (counted)."""
+        limit = self.settings.auth.rate_limit_password
+        caller = f"ip:{client_ip}:account:{digest(account_name(username))[:32]}"
+        await ratelimit.refuse_if_spent(self.redis, "password", caller, limit)
+        name = account_name(username)
+        account = None
+        if USERNAME.fullmatch(name):
+            async with self.router.registry_read() as conn:
+                account = await account_by_username(conn, name)
+        try:  # the slow hash runs with no database connection held
+            new_hash = await check_password(account, password)
+        except LoginRefused:
+            await ratelimit.spend(self.redis, "password", caller, limit)
+            raise
+        if new_hash and account is not None:
+            async with self.router.registry_transaction() as conn:
+                await update_password_hash(conn, account.id, account.password_hash, new_hash)
+        return account
+
+    async def exchange_code(self, form: Mapping[str, str | None], authorization: str | None) -> dict[str, Any]:
+        async with self.router.registry_read() as conn:
+            return await exchange_code(conn, self.redis, self.settings, form, authorization)
+
+    async def userinfo(self, authorization: str | None) -> dict[str, Any]:
+        async with self.router.registry_read() as conn:
+            return await userinfo(conn, self.redis, authorization)
+
+
+# --- administration (CLI) ---------------------------------------------------------------------
+async def add_account(
+    router: Router, username: str, password_hash: str, display_name: str | None, email: str | None
+) -> uuid.UUID:
+    account_id = uuid.uuid4()
+    async with router.registry_transaction() as conn:
+        stmt = (
+            insert(idp_accounts)
+            .values(
+                id=account_id,
+                username=username,
+                password_hash=password_hash,
+                display_name=display_name,
+                email=email,
+            )
+            .on_conflict_do_nothing(index_elements=["username"])
+            .returning(idp_accounts.c.id)
+        )
+        if (await conn.execute(stmt)).scalar_one_or_none() is None:
+            raise Conflict(f"account {username!r} already exists")
+    return account_id
+
+
+async def list_accounts(router: Router) -> list[Any]:
+    cols = [c for c in idp_accounts.c if c.name != "password_hash"]
+    async with router.registry_read() as conn:
+        return list((await conn.execute(sa.select(*cols).order_by(idp_accounts.c.username))).all())
+
+
+async def set_disabled(router: Router, username: str, disabled: bool) -> None:
+    async with router.registry_transaction() as conn:
+        stmt = (
+            sa.update(idp_accounts)
+            .where(idp_accounts.c.username == username)
+            .values(disabled=disabled)
+            .returning(idp_accounts.c.id)
+        )
+        if (await conn.execute(stmt)).first() is None:
+            raise NotFound(f"unknown account {username!r}")
+
+
+async def add_client(
+    router: Router, client_id: str, name: str, secret_hash: str | None, redirect_uris: list[str]
+) -> None:
+    async with router.registry_transaction() as conn:
+        stmt = (
+            insert(idp_clients)
+            .values(client_id=client_id, name=name, secret_hash=secret_hash, redirect_uris=redirect_uris)
+            .on_conflict_do_nothing(index_elements=["client_id"])
+            .returning(idp_clients.c.client_id)
+        )
+        if (await conn.execute(stmt)).scalar_one_or_none() is None:
+            raise Conflict(f"client {client_id!r} already exists")
+
+
+async def list_clients(router: Router) -> list[dict[str, Any]]:
+    async with router.registry_read() as conn:
+        result = await conn.execute(sa.select(idp_clients).order_by(idp_clients.c.client_id))
+        return [
+            {
+                "client_id": r.client_id,
+                "name": r.name,
+                "type": "confidential" if r.secret_hash else "public",
+                "redirect_uris": list(r.redirect_uris),
+                "created_at": r.created_at.isoformat() if r.created_at else None,
+            }
+            for r in result
+        ]
