@@ -30,10 +30,10 @@ import httpx
 import psycopg
 import pytest
 import yaml
-from devstack import nats as stack_nats
 from devstack.postgres import ensure_database
 from devstack.system import free_port, wait_for
 
+from devstack import nats as stack_nats
 from tests.conftest import ADMIN_TOKEN, Env
 from tests.test_auth import PASSWORD, WEB, login
 from tests.test_compose import COMPOSE, REPO, _environment, _words, dockerfile_copies
@@ -104,8 +104,7 @@ def _user() -> tuple[int, int]:
         entry = pwd.getpwnam(USER)
     except KeyError:
         subprocess.run(
-            ["useradd", "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent"]
-            + ["--shell", "/usr/sbin/nologin", USER],
+            ["useradd", *"--system --user-group --no-create-home --shell /usr/sbin/nologin".split(), USER],
             check=True,
         )
         entry = pwd.getpwnam(USER)
@@ -308,24 +307,7 @@ async def test_two_apis_a_worker_and_a_gateway_share_the_node(
     keys = sorted((inst.data / "secrets" / "node-keys").glob("*.json"))
     assert len(keys) == 1 and keys[0].stat().st_uid == inst.uid, keys
 
-    # The operator's first steps: a territory, its provider (the node's own), an app, a player.
-    oneheart = ["oneheart"]
-    inst.run([*oneheart, "territory", "create", "dk", "--name", "Denmark", "--server", "main"], environ)
-    out = inst.run(
-        [*oneheart, "idp-client", "add", "node", "--name", "OneHeart node", "--redirect-uri"]
-        + [f"{public}/api/auth/callback"],
-        environ,
-    ).stdout
-    secret = re.search(r"client_secret: (\S+)", out).group(1)  # type: ignore[union-attr]
-    inst.run(
-        [*oneheart, "auth", "set-provider", "dk", "--issuer", f"{public}/oidc", "--client-id", "node"]
-        + ["--client-secret-stdin", "--scope", "openid", "--scope", "profile"],
-        environ,
-        stdin=secret + "\n",
-    )
-    inst.run([*oneheart, "auth", "add-app", WEB[0], "--name", "Web", "--redirect-uri", WEB[1]], environ)
-    inst.run([*oneheart, "user", "add", "astrid", "--display-name", "Astrid", "--password-stdin"], environ, PASSWORD + "\n")
-
+    # `up`: both replicas, the worker and the gateway start on the volume the job prepared ...
     api = _words(services["api"])
     procs = {
         "api-1": inst.start(_with_port(api, ports["api-1"]), environ, "api-1.log"),
@@ -334,16 +316,52 @@ async def test_two_apis_a_worker_and_a_gateway_share_the_node(
         "gateway": inst.start(_with_port(_words(services["gateway"]), ports["gateway"]), environ, "gateway.log"),
     }
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    for name in ("api-1", "api-2", "gateway"):
-        _up(urls[name], procs[name], inst, f"{name}.log")
+    try:
+        # ... while the operator takes the first steps: a territory, its provider (the node's
+        # own), an app and a player.
+        inst.run(["oneheart", "territory", "create", "dk", "--name", "Denmark", "--server", "main"], environ)
+        out = inst.run(
+            ["oneheart", *"idp-client add node --name Node".split(), "--redirect-uri", f"{public}/api/auth/callback"],
+            environ,
+        ).stdout
+        secret = re.search(r"client_secret: (\S+)", out).group(1)  # type: ignore[union-attr]
+        flags = ["--issuer", f"{public}/oidc", "--client-secret-stdin"]
+        inst.run(
+            ["oneheart", *"auth set-provider dk --scope openid --scope profile --client-id node".split(), *flags],
+            environ,
+            stdin=secret + "\n",
+        )
+        inst.run(["oneheart", "auth", "add-app", WEB[0], "--name", "Web", "--redirect-uri", WEB[1]], environ)
+        inst.run(
+            ["oneheart", "user", "add", "astrid", "--display-name", "Astrid", "--password-stdin"],
+            environ,
+            stdin=PASSWORD + "\n",
+        )
+        for name in ("api-1", "api-2", "gateway"):
+            _up(urls[name], procs[name], inst, f"{name}.log")
+        await _one_node(inst, urls, keys[0].stem)
+        for name, proc in procs.items():
+            assert proc.poll() is None, f"{name} stopped:\n{inst.log(f'{name}.log')[-3000:]}"
+            assert "Traceback" not in inst.log(f"{name}.log"), inst.log(f"{name}.log")[-3000:]
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in procs.values():
+            proc.wait(timeout=30)
+    # Everything the node wrote is in its volume, and its own.
+    foreign = [p for p in inst.data.rglob("*") if p.stat().st_uid != inst.uid]
+    assert foreign == [], foreign
 
+
+async def _one_node(inst: Installed, urls: dict[str, str], kid: str) -> None:
+    """Two replicas, one node: the same keys, and a token of one works on the other."""
     async with httpx.AsyncClient(timeout=30) as c:
         for name in ("api-1", "api-2"):
             ready = await c.get(f"{urls[name]}/ready")
             assert ready.status_code == 200, (name, ready.text)
         jwks = [(await c.get(f"{urls[n]}/.well-known/jwks.json")).json() for n in ("api-1", "api-2")]
-        assert jwks[0] == jwks[1] and len(jwks[0]["keys"]) == 1, jwks
-        assert jwks[0]["keys"][0]["kid"] == keys[0].stem
+        assert jwks[0] == jwks[1] and [k["kid"] for k in jwks[0]["keys"]] == [kid], jwks
 
         # Signed in through api 1 ...
         try:
@@ -351,7 +369,7 @@ async def test_two_apis_a_worker_and_a_gateway_share_the_node(
         except AssertionError as exc:
             raise AssertionError(f"{exc}\napi-1's log:\n{inst.log('api-1.log')[-4000:]}") from None
         access = str(signed_in.tokens["access_token"])
-        # ... accepted by api 2, and api 2's refreshed token by api 1.
+        # ... accepted by api 2; and the token api 2 refreshes is accepted by api 1.
         me = await c.get(f"{urls['api-2']}/api/players/me", headers={"Authorization": f"Bearer {access}"})
         assert me.status_code == 200, me.text
         assert me.json()["display_name"] == "Astrid" and me.json()["territory"] == "dk"
@@ -360,22 +378,10 @@ async def test_two_apis_a_worker_and_a_gateway_share_the_node(
         )
         assert refreshed.status_code == 200, refreshed.text
         again = await c.get(
-            f"{urls['api-1']}/api/players/me",
-            headers={"Authorization": f"Bearer {refreshed.json()['access_token']}"},
+            f"{urls['api-1']}/api/players/me", headers={"Authorization": f"Bearer {refreshed.json()['access_token']}"}
         )
         assert again.status_code == 200, again.text
         assert (await c.get(f"{urls['gateway']}/health")).status_code == 200
-
-    for name, proc in procs.items():
-        assert proc.poll() is None, f"{name} stopped:\n{inst.log(f'{name}.log')[-3000:]}"
-        assert "Traceback" not in inst.log(f"{name}.log"), inst.log(f"{name}.log")[-3000:]
-    # Everything the node wrote is in its volume and its own.
-    foreign = [p for p in inst.data.rglob("*") if p.stat().st_uid != inst.uid]
-    assert foreign == [], foreign
-    for proc in procs.values():
-        os.killpg(proc.pid, signal.SIGTERM)
-    for name, proc in procs.items():
-        proc.wait(timeout=30)
 
 
 @dataclass
