@@ -666,21 +666,21 @@ def podman_compose() -> str:
     return program
 
 
+def _config(podman_compose: str, name: str, folder: Path, names: list[str]) -> subprocess.CompletedProcess[str]:
+    # Only the .env: no variable of the caller's shell fills in for a missing one.
+    env = {k: v for k, v in os.environ.items() if k not in names and not k.startswith("OH_")}
+    return subprocess.run(
+        [podman_compose, "-f", name, "config"], cwd=folder, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
 def render(podman_compose: str, name: str, folder: Path) -> tuple[dict[str, Any], dict[str, str]]:
     """``podman-compose config`` of a copy of compose/ with a .env of distinct dummy secrets."""
     shutil.copytree(COMPOSE, folder / "compose", ignore=shutil.ignore_patterns(".env"))
     names = sorted(set(REQUIRED_VAR.findall((COMPOSE / name).read_text())))
     dummies = {n: f"dummy-{n.lower()}-{secrets.token_hex(8)}" for n in names}
     (folder / "compose" / ".env").write_text("".join(f"{k}={v}\n" for k, v in dummies.items()))
-    env = {k: v for k, v in os.environ.items() if k not in dummies and not k.startswith("OH_")}
-    proc = subprocess.run(
-        [podman_compose, "-f", name, "config"],
-        cwd=folder / "compose",
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = _config(podman_compose, name, folder / "compose", names)
     assert proc.returncode == 0, proc.stderr[-3000:]
     doc = yaml.safe_load(proc.stdout)
     assert isinstance(doc, dict) and isinstance(doc.get("services"), dict), proc.stdout[:500]
@@ -719,7 +719,5 @@ def test_rendered_by_podman_compose(podman_compose: str, name: str, tmp_path: Pa
     first = next(iter(dummies))
     env_file = tmp_path / "compose" / ".env"
     env_file.write_text("".join(f"{k}={v}\n" for k, v in dummies.items() if k != first))
-    proc = subprocess.run(
-        [podman_compose, "-f", name, "config"], cwd=tmp_path / "compose", capture_output=True, text=True, timeout=120
-    )
+    proc = _config(podman_compose, name, tmp_path / "compose", list(dummies))
     assert proc.returncode != 0 and first in proc.stderr
