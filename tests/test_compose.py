@@ -1,13 +1,22 @@
-"""Structural checks of the production Compose files (no Docker engine needed).
+"""Checks of the production Compose files and image (no Docker engine needed).
 
 Each check returns the problems it finds, so the same code is run on the real files (no
-problems allowed) and on copies with a fault put in (the fault must be found).
+problems allowed) and on copies with a fault put in (the fault must be found). The files are
+also rendered by a real Compose implementation (``podman-compose config``, with Debian's
+podman, installed here when missing) with a generated .env of dummy secrets, and the rendered
+documents go through the same checks.
 """
 
 from __future__ import annotations
 
 import copy
+import os
 import re
+import secrets
+import shutil
+import subprocess
+import sys
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,8 +24,10 @@ from typing import Any
 import pytest
 import yaml
 
-COMPOSE = Path(__file__).resolve().parent.parent / "compose"
+REPO = Path(__file__).resolve().parent.parent
+COMPOSE = REPO / "compose"
 FILES = ["node.yml", "federation.yml"]
+ROLES = ("api", "worker", "gateway")
 
 DATA_IMAGE = re.compile(r"(^|/)(postgres|timescaledb[\w-]*|redis|valkey|nats)$")
 KUBO_IMAGE = re.compile(r"(^|/)(kubo|go-ipfs)$")
@@ -169,27 +180,44 @@ def secret_problems(doc: dict[str, Any]) -> list[str]:
     return problems
 
 
-def _role(service: dict[str, Any]) -> str | None:
+def _words(service: dict[str, Any]) -> list[str]:
     command = service.get("command") or []
-    words = command.split() if isinstance(command, str) else [str(c) for c in command]
+    return command.split() if isinstance(command, str) else [str(c) for c in command]
+
+
+def _role(service: dict[str, Any]) -> str | None:
+    words = _words(service)
     if words[:2] == ["oneheart", "serve"]:
         return "api"
     if words[:2] == ["oneheart", "worker"]:
         return "worker"
+    if words[:2] == ["oneheart", "gateway"]:
+        return "gateway"
     return None
 
 
+def _by_role(doc: dict[str, Any], *roles: str) -> list[str]:
+    return [name for name, s in doc["services"].items() if _role(s) in roles]
+
+
+def _oneheart_services(doc: dict[str, Any]) -> list[str]:
+    """api, worker, gateway and the one-shot jobs: every service running the node's image."""
+    apis = _by_role(doc, "api")
+    image = doc["services"][apis[0]].get("image") if apis else None
+    return [n for n, s in doc["services"].items() if image is not None and s.get("image") == image]
+
+
 def image_problems(doc: dict[str, Any]) -> list[str]:
-    """api and worker run the same image, built from compose/Dockerfile, with secrets from .env."""
+    """api, worker and gateway run the same image, built from compose/Dockerfile, with secrets
+    from .env."""
     services = doc["services"]
-    roles = {name: _role(s) for name, s in services.items()}
-    apis = [n for n, r in roles.items() if r == "api"]
-    workers = [n for n, r in roles.items() if r == "worker"]
-    if not apis or not workers:
-        return [f"needs an api and a worker service (found api={apis}, worker={workers})"]
+    found = {role: _by_role(doc, role) for role in ROLES}
+    if not all(found.values()):
+        return [f"needs an api, a worker and a gateway service (found {found})"]
     problems = []
+    apis = found["api"]
     first = services[apis[0]]
-    for name in apis + workers:
+    for name in _by_role(doc, *ROLES):
         service = services[name]
         if service.get("build") != first.get("build") or service.get("image") != first.get("image"):
             problems.append(f"{name}: build/image differ from {apis[0]}'s")
@@ -202,10 +230,124 @@ def image_problems(doc: dict[str, Any]) -> list[str]:
         env_files = service.get("env_file")
         if ".env" not in ([env_files] if isinstance(env_files, str) else list(env_files or [])):
             problems.append(f"{name}: secrets must come from env_file .env")
-    for name in apis:
+    for name in apis + found["gateway"]:
         command = [str(c) for c in services[name]["command"]]
         if "--host" not in command or command[command.index("--host") + 1] != "0.0.0.0":
-            problems.append(f"{name}: `oneheart serve` must bind 0.0.0.0 inside the container")
+            problems.append(f"{name}: `{' '.join(command[:2])}` must bind 0.0.0.0 inside the container")
+    return problems
+
+
+def _networks(service: dict[str, Any]) -> set[str]:
+    return set(_names(service.get("networks"))) or {"default"}
+
+
+def _mounts(service: dict[str, Any]) -> dict[str, str]:
+    """Named volumes of a service -> where they are mounted."""
+    out = {}
+    for entry in service.get("volumes") or []:
+        volume = _named_volume(entry)
+        if volume is not None:
+            out[volume] = str(entry["target"]) if isinstance(entry, dict) else str(entry).split(":")[1]
+    return out
+
+
+def data_volume_problems(doc: dict[str, Any]) -> list[str]:
+    """Every OneHeart service mounts a named volume at its OH_DATA_DIR (the signing keys and
+    stored secrets every replica must share), and the services of one node (one OH_PUBLIC_URL:
+    one issuer) all mount the same one, with an api, a worker, a gateway and a one-shot job."""
+    services = doc["services"]
+    problems = []
+    nodes: dict[str, set[str]] = {}  # data volume -> issuers of the services mounting it
+    members: dict[str, list[str]] = {}
+    for name in _oneheart_services(doc):
+        service = services[name]
+        env = _environment(service)
+        data_dir = env.get("OH_DATA_DIR")
+        if not data_dir:
+            problems.append(f"{name}: OH_DATA_DIR is not set (it defaults to .data in the working directory)")
+            continue
+        volumes = [v for v, target in _mounts(service).items() if target.rstrip("/") == data_dir.rstrip("/")]
+        if not volumes:
+            problems.append(f"{name}: no named volume mounted at OH_DATA_DIR {data_dir}")
+            continue
+        nodes.setdefault(volumes[0], set()).add(env.get("OH_PUBLIC_URL", ""))
+        members.setdefault(volumes[0], []).append(name)
+    for volume, issuers in nodes.items():
+        if len(issuers) > 1:
+            problems.append(f"volume {volume}: mounted by services of different nodes (issuers {sorted(issuers)})")
+        roles = {
+            _role(services[n]) or ("one-shot" if services[n].get("restart") == "no" else None) for n in members[volume]
+        }
+        missing = ", ".join(sorted({"api", "worker", "gateway", "one-shot"} - roles))
+        if missing:
+            problems.append(f"volume {volume}: no {missing} of its node mounts it ({members[volume]})")
+    issuers_of = [i for issuers in nodes.values() for i in issuers]
+    if len(issuers_of) != len(set(issuers_of)):
+        problems.append("one node (OH_PUBLIC_URL) uses more than one data volume: its replicas would not share keys")
+    return problems
+
+
+def _dsn_parts(dsn: str) -> tuple[str | None, str]:
+    """(password, host) of postgresql://user[:password]@host[:port]/db; the password may be a
+    ${VAR} reference (spaces and all)."""
+    head, _, tail = dsn.partition("://")[2].rpartition("@")
+    password = head.partition(":")[2] if ":" in head else None
+    return password, tail.split("/")[0].rsplit(":", 1)[0]
+
+
+SERVER_ADD = re.compile(r"oneheart server add (\S+) \"?(postgresql://[^\s\"]+)")
+
+
+def _servers(doc: dict[str, Any]) -> dict[str, str]:
+    """Database servers the one-shot jobs register: alias -> host (a service)."""
+    out = {}
+    for service in doc["services"].values():
+        for alias, dsn in SERVER_ADD.findall(" ".join(_words(service))):
+            out[alias] = _dsn_parts(dsn)[1]
+    return out
+
+
+def database_problems(doc: dict[str, Any]) -> list[str]:
+    """Each api, worker and gateway reaches the registry and every database server the node
+    routes to (any territory's), sharing a network with it, and holds that server's password
+    (OH_DB_PASSWORD_<ALIAS>, the same value its Postgres service gets)."""
+    services = doc["services"]
+    servers = _servers(doc)
+    if not servers:
+        return ["no one-shot job registers a database server (`oneheart server add ALIAS DSN`)"]
+    problems = []
+    for alias, host in servers.items():
+        if host not in services:
+            problems.append(f"server {alias}: host {host!r} is not a service")
+    for name in _by_role(doc, *ROLES):
+        service = services[name]
+        env = _environment(service)
+        password, registry = _dsn_parts(env.get("OH_REGISTRY_DSN", ""))
+        wanted = {registry: password}
+        wanted |= {host: env.get(f"OH_DB_PASSWORD_{alias.upper()}") for alias, host in servers.items()}
+        for host, value in wanted.items():
+            target = services.get(host)
+            if target is None:
+                problems.append(f"{name}: database host {host!r} is not a service")
+                continue
+            if not _networks(service) & _networks(target):
+                problems.append(f"{name}: cannot reach database server {host} (no common network)")
+            expected = _environment(target).get("POSTGRES_PASSWORD")
+            if not value or value != expected:
+                what = "OH_REGISTRY_DSN" if host == registry and value is password else f"server {host}"
+                problems.append(f"{name}: the password for {what} is not {host}'s POSTGRES_PASSWORD")
+    return problems
+
+
+def gateway_problems(doc: dict[str, Any]) -> list[str]:
+    """Each homeserver can push its transactions to a gateway (a common network)."""
+    services = doc["services"]
+    gateways = _by_role(doc, "gateway")
+    problems = []
+    for name, service in services.items():
+        if _image_name(service) == "matrixdotorg/synapse":
+            if not any(_networks(service) & _networks(services[g]) for g in gateways):
+                problems.append(f"{name}: reaches no Matrix gateway")
     return problems
 
 
@@ -227,6 +369,9 @@ CHECKS = [
     secret_problems,
     image_problems,
     healthcheck_problems,
+    data_volume_problems,
+    database_problems,
+    gateway_problems,
 ]
 
 
@@ -259,7 +404,7 @@ def test_nats_runs_jetstream() -> None:
 def test_federation_has_two_territory_nodes() -> None:
     services = load("federation.yml")["services"]
     for territory in ("dk", "ca"):
-        for part in ("postgres", "synapse", "api", "worker"):
+        for part in ("postgres", "synapse", "api", "worker", "gateway"):
             assert f"{territory}-{part}" in services
 
 
@@ -329,6 +474,46 @@ FAULTS = {
         lambda d: d["services"]["worker"].__setitem__("image", "oneheart:other"),
     ),
     "api without healthcheck": (healthcheck_problems, lambda d: d["services"]["api"].pop("healthcheck")),
+    "no gateway": (image_problems, lambda d: d["services"].pop("gateway")),
+    "gateway binds loopback": (
+        image_problems,
+        lambda d: d["services"]["gateway"].__setitem__("command", ["oneheart", "gateway"]),
+    ),
+    "gateway without healthcheck": (healthcheck_problems, lambda d: d["services"]["gateway"].pop("healthcheck")),
+    "worker without the data volume": (data_volume_problems, lambda d: d["services"]["worker"].pop("volumes")),
+    "gateway on a volume of its own": (
+        data_volume_problems,
+        lambda d: d["services"]["gateway"].__setitem__("volumes", ["gatewaydata:/data"]),
+    ),
+    "migrate without the data volume": (data_volume_problems, lambda d: d["services"]["migrate"].pop("volumes")),
+    "api without OH_DATA_DIR": (
+        data_volume_problems,
+        lambda d: d["services"]["api"].__setitem__(
+            "environment", {k: v for k, v in d["services"]["api"]["environment"].items() if k != "OH_DATA_DIR"}
+        ),
+    ),
+    "worker without the server password": (
+        database_problems,
+        lambda d: d["services"]["worker"].__setitem__(
+            "environment",
+            {k: v for k, v in d["services"]["worker"]["environment"].items() if k != "OH_DB_PASSWORD_MAIN"},
+        ),
+    ),
+    "gateway with another password": (
+        database_problems,
+        lambda d: d["services"]["gateway"].__setitem__(
+            "environment",
+            {**d["services"]["gateway"]["environment"], "OH_DB_PASSWORD_MAIN": "${REDIS_PASSWORD:?x}"},
+        ),
+    ),
+    "api off the database network": (
+        database_problems,
+        lambda d: d["services"]["api"].__setitem__("networks", ["public"]),
+    ),
+    "synapse cannot reach the gateway": (
+        gateway_problems,
+        lambda d: d["services"]["gateway"].__setitem__("networks", ["elsewhere"]),
+    ),
 }
 
 
@@ -336,6 +521,42 @@ FAULTS = {
 def test_checks_find_faults(fault: str) -> None:
     check, change = FAULTS[fault]
     assert check(_mutate("node.yml", change)) != []
+
+
+def _env_without(service: dict[str, Any], name: str) -> None:
+    service["environment"] = {k: v for k, v in _environment(service).items() if k != name}
+
+
+FEDERATION_FAULTS = {
+    # The defects of the file before: dk-api could not reach ca-postgres...
+    "dk-api off ca's server": (
+        database_problems,
+        lambda d: d["services"]["dk-api"].__setitem__("networks", ["dk", "federation"]),
+    ),
+    # ... and only the setup job had the server passwords.
+    "ca-worker without dk's password": (
+        database_problems,
+        lambda d: _env_without(d["services"]["ca-worker"], "OH_DB_PASSWORD_DK"),
+    ),
+    "dk-gateway with ca's password for dk": (
+        database_problems,
+        lambda d: d["services"]["dk-gateway"].__setitem__(
+            "environment", {**_environment(d["services"]["dk-gateway"]), "OH_DB_PASSWORD_DK": "${CA_POSTGRES_PASSWORD}"}
+        ),
+    ),
+    "ca-api on dk's data volume": (
+        data_volume_problems,
+        lambda d: d["services"]["ca-api"].__setitem__("volumes", ["dk-nodedata:/data"]),
+    ),
+    "ca without its one-shot job": (data_volume_problems, lambda d: d["services"]["ca-setup"].pop("volumes")),
+}
+
+
+@pytest.mark.parametrize("fault", list(FEDERATION_FAULTS))
+def test_checks_find_faults_in_the_federation(fault: str) -> None:
+    check, change = FEDERATION_FAULTS[fault]
+    assert check(load("federation.yml")) == []
+    assert check(_mutate("federation.yml", change)) != []
 
 
 def test_checks_find_faults_in_the_federation_config() -> None:
@@ -361,3 +582,142 @@ def test_node_settings_are_real_settings(name: str) -> None:
             n for n in names if n.startswith("OH_") and n not in known and not n.startswith("OH_DB_PASSWORD_")
         )
         assert unknown == [], f"{name}: {service} sets unknown settings {unknown}"
+
+
+# --- the image ------------------------------------------------------------------------------
+def dockerfile_copies(text: str) -> list[str]:
+    """Sources the Dockerfile copies from the build context (not ``--from`` a stage)."""
+    out = []
+    for line in text.splitlines():
+        words = line.split()
+        if words[:1] == ["COPY"] and not any(w.startswith("--from") for w in words):
+            out += [w.rstrip("/") for w in words[1:-1] if not w.startswith("--")]
+    return out
+
+
+def dockerfile_problems(text: str) -> list[str]:
+    """The image installs the product's packages (pyproject's list) and nothing of the dev
+    stack, runs as a non-root user, and declares the data directory (OH_DATA_DIR) as a volume
+    owned by that user, so a fresh named volume is writable."""
+    problems = []
+    packages = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
+    copies = dockerfile_copies(text)
+    for package in (p.rstrip("*") for p in packages):
+        if package not in copies:
+            problems.append(f"the image does not copy package {package}/")
+    if "." in copies or any(c.startswith("devstack") for c in copies):
+        problems.append(f"the image copies more than the product (the dev stack stays out): {copies}")
+    if re.search(r"\bdevstack\b", "\n".join(ln for ln in text.splitlines() if not ln.lstrip().startswith("#"))):
+        problems.append("the image names devstack")
+    users = re.findall(r"^USER\s+(\S+)", text, re.MULTILINE)
+    if not users or users[-1] in {"root", "0"}:
+        problems.append("the image must run as a non-root user")
+    data_dir = re.search(r"OH_DATA_DIR=(\S+)", text)
+    if data_dir is None:
+        problems.append("the image sets no OH_DATA_DIR")
+    else:
+        path = data_dir.group(1)
+        if not re.search(rf"^VOLUME\s+(\[\s*\"{re.escape(path)}\"\s*\]|{re.escape(path)})\s*$", text, re.MULTILINE):
+            problems.append(f"OH_DATA_DIR {path} is not declared a VOLUME")
+        if users and not re.search(rf"chown\s+{re.escape(users[-1])}\S*\s+{re.escape(path)}\b", text):
+            problems.append(f"OH_DATA_DIR {path} is not owned by {users[-1]}")
+    return problems
+
+
+DOCKERFILE = COMPOSE / "Dockerfile"
+
+
+def test_dockerfile() -> None:
+    assert dockerfile_problems(DOCKERFILE.read_text()) == []
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        ("COPY node/ node/\n", ""),
+        ("COPY node/ node/\n", "COPY node/ node/\nCOPY devstack/ devstack/\n"),
+        ("COPY schemas/ schemas/\n", "COPY . .\n"),
+        ("USER oneheart\n", ""),
+        ('VOLUME ["/data"]\n', ""),
+        ("chown oneheart:oneheart /data", "true"),
+    ],
+    ids=["node missing", "devstack copied", "everything copied", "runs as root", "no volume", "volume not owned"],
+)
+def test_dockerfile_checks_find_faults(fault: tuple[str, str]) -> None:
+    text = DOCKERFILE.read_text()
+    assert fault[0] in text
+    assert dockerfile_problems(text.replace(fault[0], fault[1], 1)) != []
+
+
+# --- rendered by a real Compose implementation ----------------------------------------------
+REQUIRED_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*):?\?")
+
+
+@pytest.fixture(scope="module")
+def podman_compose() -> str:
+    """podman-compose (the dev extra) with Debian's podman (installed when missing)."""
+    program = shutil.which("podman-compose") or str(Path(sys.executable).parent / "podman-compose")
+    if not Path(program).exists():
+        pytest.fail("podman-compose is missing: install the dev extra (pip install -e '.[dev]')")
+    if shutil.which("podman") is None:
+        from devstack.system import apt_install
+
+        apt_install("podman")
+    return program
+
+
+def _config(podman_compose: str, name: str, folder: Path, names: list[str]) -> subprocess.CompletedProcess[str]:
+    # Only the .env: no variable of the caller's shell fills in for a missing one.
+    env = {k: v for k, v in os.environ.items() if k not in names and not k.startswith("OH_")}
+    return subprocess.run(
+        [podman_compose, "-f", name, "config"], cwd=folder, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def render(podman_compose: str, name: str, folder: Path) -> tuple[dict[str, Any], dict[str, str]]:
+    """``podman-compose config`` of a copy of compose/ with a .env of distinct dummy secrets."""
+    shutil.copytree(COMPOSE, folder / "compose", ignore=shutil.ignore_patterns(".env"))
+    names = sorted(set(REQUIRED_VAR.findall((COMPOSE / name).read_text())))
+    dummies = {n: f"dummy-{n.lower()}-{secrets.token_hex(8)}" for n in names}
+    (folder / "compose" / ".env").write_text("".join(f"{k}={v}\n" for k, v in dummies.items()))
+    proc = _config(podman_compose, name, folder / "compose", names)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = yaml.safe_load(proc.stdout)
+    assert isinstance(doc, dict) and isinstance(doc.get("services"), dict), proc.stdout[:500]
+    return doc, dummies
+
+
+RENDERED_CHECKS = [
+    depends_on_problems,
+    reference_problems,
+    exposure_problems,
+    healthcheck_problems,
+    data_volume_problems,
+    database_problems,
+    gateway_problems,
+]
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_rendered_by_podman_compose(podman_compose: str, name: str, tmp_path: Path) -> None:
+    doc, dummies = render(podman_compose, name, tmp_path)
+    for check in RENDERED_CHECKS:
+        assert check(doc) == [], check.__name__
+    services = doc["services"]
+    assert _by_role(doc, "gateway"), "no Matrix gateway"
+    # Every server's password reaches api, worker and gateway: the dummy of its own variable.
+    passwords = {v for k, v in dummies.items() if re.fullmatch(r"(\w+_)?POSTGRES_PASSWORD", k)}
+    servers = _servers(doc)
+    assert len(servers) == len(passwords) >= 1
+    for role in ROLES:
+        for service in _by_role(doc, role):
+            env = _environment(services[service])
+            held = {env[f"OH_DB_PASSWORD_{alias.upper()}"] for alias in servers}
+            assert held == passwords, f"{service} holds {held}"
+            assert env["OH_DATA_DIR"] in _mounts(services[service]).values()
+    # A missing secret stops Compose with its name.
+    first = next(iter(dummies))
+    env_file = tmp_path / "compose" / ".env"
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in dummies.items() if k != first))
+    proc = _config(podman_compose, name, tmp_path / "compose", list(dummies))
+    assert proc.returncode != 0 and first in proc.stderr
