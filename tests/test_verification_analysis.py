@@ -330,7 +330,7 @@ def test_seed_is_reproducible_and_retrains_the_shipped_model() -> None:
 
 
 def test_train_cli(tmp_path: Path) -> None:
-    from core.cli import app
+    from node.cli import app
 
     out = tmp_path / "review.onnx"
     result = CliRunner().invoke(app, ["verification", "train", "--seed-only", "--out", str(out)])
