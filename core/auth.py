@@ -21,6 +21,7 @@ from litestar.handlers import BaseRouteHandler
 from core.errors import Forbidden, Unauthorized
 from core.keys import KeyRing
 from core.ratelimit import check
+from core.redis import prefix
 from core.settings import Settings
 
 AUDIENCE = "oneheart"
@@ -173,4 +174,4 @@ async def rate_limit(connection: ASGIConnection[Any, Any, Any, Any], handler: Ba
     except Unauthorized:
         identity = None
     caller = f"u:{identity.user_id}" if identity else f"ip:{connection.client.host if connection.client else '-'}"
-    await check(state.redis, group, caller, spec)
+    await check(state.redis, prefix(state.settings), group, caller, spec)

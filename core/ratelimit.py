@@ -33,9 +33,9 @@ def parse_limit(spec: str) -> tuple[int, int]:
     return count, seconds
 
 
-def _key(group: str, caller: str, window: int) -> str:
-    """The one place this module names its Redis keys."""
-    return f"oh:rl:{group}:{caller}:{window}"
+def _key(namespace: str, group: str, caller: str, window: int) -> str:
+    """The one place this module names its Redis keys (under the node's prefix, core.redis)."""
+    return f"{namespace}:rl:{group}:{caller}:{window}"
 
 
 def _window(spec: str, now: float | None) -> tuple[int, int, int, float]:
@@ -59,11 +59,11 @@ async def _incr(redis: Redis, key: str, seconds: int) -> int:
     return int(used)
 
 
-async def check(redis: Redis, group: str, caller: str, spec: str, *, now: float | None = None) -> None:
+async def check(redis: Redis, namespace: str, group: str, caller: str, spec: str, *, now: float | None = None) -> None:
     """Count one request of ``caller`` in ``group``; raise :class:`RateLimited` past the limit."""
     count, seconds, window, now = _window(spec, now)
     try:
-        used = await _incr(redis, _key(group, caller, window), seconds)
+        used = await _incr(redis, _key(namespace, group, caller, window), seconds)
     except RedisError as exc:
         log.warning("rate limiter unavailable; request allowed", group=group, error=str(exc))
         return
@@ -71,12 +71,14 @@ async def check(redis: Redis, group: str, caller: str, spec: str, *, now: float 
         raise _refusal(group, count, seconds, window, now)
 
 
-async def refuse_if_spent(redis: Redis, group: str, caller: str, spec: str, *, now: float | None = None) -> None:
+async def refuse_if_spent(
+    redis: Redis, namespace: str, group: str, caller: str, spec: str, *, now: float | None = None
+) -> None:
     """Raise :class:`RateLimited` if ``caller`` already spent ``group``'s allowance in this
     window (counting nothing): for limits on failures, counted with :func:`spend`."""
     count, seconds, window, now = _window(spec, now)
     try:
-        used = await redis.get(_key(group, caller, window))
+        used = await redis.get(_key(namespace, group, caller, window))
     except RedisError as exc:
         log.warning("rate limiter unavailable; request allowed", group=group, error=str(exc))
         return
@@ -84,10 +86,10 @@ async def refuse_if_spent(redis: Redis, group: str, caller: str, spec: str, *, n
         raise _refusal(group, count, seconds, window, now)
 
 
-async def spend(redis: Redis, group: str, caller: str, spec: str, *, now: float | None = None) -> None:
+async def spend(redis: Redis, namespace: str, group: str, caller: str, spec: str, *, now: float | None = None) -> None:
     """Count one failure of ``caller`` against ``group``'s allowance (see :func:`refuse_if_spent`)."""
     _count, seconds, window, _now = _window(spec, now)
     try:
-        await _incr(redis, _key(group, caller, window), seconds)
+        await _incr(redis, _key(namespace, group, caller, window), seconds)
     except RedisError as exc:
         log.warning("rate limiter unavailable; failure not counted", group=group, error=str(exc))

@@ -11,7 +11,6 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-
 REPO = Path(__file__).resolve().parent.parent
 PACKAGES = ["core", "territories", "services", "federation", "node"]
 LIFECYCLE = REPO / "services" / "proofs" / "service.py"

@@ -86,7 +86,7 @@ async def test_server_down_is_503_while_other_territories_work(env: Env, router:
 
 
 def test_openapi_document_is_current() -> None:
-    from core.app import openapi_document
+    from node.app import openapi_document
 
     committed = Path(__file__).resolve().parent.parent / "schemas" / "openapi.json"
     assert committed.read_text().strip() == openapi_document().strip(), "run: oneheart openapi export"

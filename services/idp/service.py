@@ -42,6 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from core import ratelimit
 from core.errors import Conflict, NotFound
 from core.keys import KeyRing
+from core.redis import prefix
 from core.routing import Router
 from core.settings import Settings
 from core.urls import MAX_PARAM, with_query
@@ -536,7 +537,7 @@ class OIDCProvider:
         wrong password (counted)."""
         limit = self.settings.auth.rate_limit_password
         caller = f"ip:{client_ip}:account:{digest(account_name(username))[:32]}"
-        await ratelimit.refuse_if_spent(self.redis, "password", caller, limit)
+        await ratelimit.refuse_if_spent(self.redis, prefix(self.settings), "password", caller, limit)
         name = account_name(username)
         account = None
         if USERNAME.fullmatch(name):
@@ -545,7 +546,7 @@ class OIDCProvider:
         try:  # the slow hash runs with no database connection held
             new_hash = await check_password(account, password)
         except LoginRefused:
-            await ratelimit.spend(self.redis, "password", caller, limit)
+            await ratelimit.spend(self.redis, prefix(self.settings), "password", caller, limit)
             raise
         if new_hash and account is not None:
             async with self.router.registry_transaction() as conn:
