@@ -92,7 +92,8 @@ class Directory(Protocol):
 def territory_of(conn: AsyncConnection) -> str:
     """The territory code (or ``"global"``) of a connection from :meth:`Router.transaction`,
     :meth:`Router.read` or the registry's entry points."""
-    code = conn.get_execution_options().get(TERRITORY_OPTION)
+    sync = conn.sync_connection
+    code = sync.get_execution_options().get(TERRITORY_OPTION) if sync is not None else None
     if not isinstance(code, str):
         raise RuntimeError("this connection was not opened by the territory router")
     return code

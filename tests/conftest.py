@@ -40,7 +40,7 @@ from territories.registry import Registry, open_router
 from tests.stackfixtures import start_second_server
 
 REPO = Path(__file__).resolve().parent.parent
-ONEHEART = [sys.executable, "-m", "core"]
+ONEHEART = [sys.executable, "-m", "node"]
 ADMIN_TOKEN = "test-admin-" + secrets.token_hex(8)
 
 
