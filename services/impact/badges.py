@@ -204,7 +204,7 @@ def _met(rule: Rule, standing: Standing, count: int) -> bool:
 async def held_badges(conn: AsyncConnection, player_id: uuid.UUID, now: datetime) -> list[Any]:
     """The player's unexpired badges with their definitions, newest first."""
     query = (
-        sa.select(PB.c.badge, D.c.name, D.c.description, PB.c.awarded_at, PB.c.expires_at)
+        sa.select(PB.c.badge.label("code"), D.c.name, D.c.description, PB.c.awarded_at, PB.c.expires_at)
         .select_from(PB.outerjoin(D, D.c.code == PB.c.badge))
         .where(PB.c.player_id == player_id, sa.or_(PB.c.expires_at.is_(None), PB.c.expires_at > now))
         .order_by(PB.c.awarded_at.desc(), PB.c.id.desc())
