@@ -58,4 +58,5 @@ def distance_sql(lat_column: Any, lng_column: Any, lat: float, lng: float) -> sa
     a = sa.func.power(sa.func.sin((zlat - rlat) / 2), 2) + math.cos(rlat) * sa.func.cos(zlat) * sa.func.power(
         sa.func.sin((zlng - rlng) / 2), 2
     )
-    return 2 * EARTH_RADIUS_M * sa.func.asin(sa.func.sqrt(sa.func.least(1.0, a)))
+    # Not least(1.0, a): least() skips NULLs, so an out-of-range centre would read as antipodal.
+    return 2 * EARTH_RADIUS_M * sa.func.asin(sa.func.sqrt(sa.case((a > 1.0, sa.literal(1.0, sa.Float)), else_=a)))
