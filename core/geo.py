@@ -1,7 +1,7 @@
 """Distances on the Earth: one radius and one haversine (in Python and in SQL) for every check
 and query, and the precision coordinates are kept at.
 
-Coordinates are kept to :data:`COORD_PLACES` decimals (about 1 cm): anything finer is noise from
+Coordinates are kept to :data:`COORDINATE_DECIMALS` decimals (about 1 cm): anything finer is noise from
 a GPS or a float, and subnormal values such as ``5e-324`` would make PostgreSQL's float
 arithmetic raise ("value out of range: underflow"). :func:`coordinate` normalises a value at
 the edge; :func:`distance_sql` also normalises what it reads, so no stored finite value can
@@ -16,8 +16,10 @@ from typing import Any
 import sqlalchemy as sa
 
 EARTH_RADIUS_M = 6_371_008.8  # mean Earth radius (IUGG)
-COORD_PLACES = 7  # decimals of a degree kept (1e-7 degrees is about 1.1 cm)
-_SMALLEST = 10.0**-COORD_PLACES
+# Coordinates are kept to 7 decimals (about 1 cm): finer digits are noise, and a subnormal
+# value such as 5e-324 would make SQL trigonometry underflow.
+COORDINATE_DECIMALS = 7
+_SMALLEST = 10.0**-COORDINATE_DECIMALS
 
 
 def coordinate(value: float) -> float:
@@ -25,7 +27,7 @@ def coordinate(value: float) -> float:
     ``-0.0`` becomes ``0.0``."""
     if not math.isfinite(value):
         raise ValueError("a coordinate must be a finite number")
-    return round(value, COORD_PLACES) + 0.0
+    return round(value, COORDINATE_DECIMALS) + 0.0
 
 
 def haversine_m(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
@@ -60,3 +62,12 @@ def distance_sql(lat_column: Any, lng_column: Any, lat: float, lng: float) -> sa
     )
     # Not least(1.0, a): least() skips NULLs, so an out-of-range centre would read as antipodal.
     return 2 * EARTH_RADIUS_M * sa.func.asin(sa.func.sqrt(sa.case((a > 1.0, sa.literal(1.0, sa.Float)), else_=a)))
+
+
+def check_point(lat: float, lng: float) -> tuple[float, float]:
+    """A WGS84 point as stored: finite, within bounds, rounded to 7 decimals; 400 otherwise."""
+    from core.errors import InvalidInput
+
+    if not (math.isfinite(lat) and math.isfinite(lng)) or not -90 <= lat <= 90 or not -180 <= lng <= 180:
+        raise InvalidInput("lat must be within [-90, 90] and lng within [-180, 180]")
+    return coordinate(lat), coordinate(lng)

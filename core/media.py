@@ -157,15 +157,18 @@ def inspect(
     )
 
 
-def decode(data: bytes, mime: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
-    """The reduced RGB working copy of an image ``inspect`` accepted (EXIF orientation applied):
-    what the content-safety model sees, whether at upload or in the worker."""
+def decode(data: bytes, mime: str, max_pixels: int = DEFAULT_MAX_PIXELS, *, side: int = WORK_SIZE[0]) -> Image.Image:
+    """A reduced RGB copy of an image ``inspect`` accepted, upright (EXIF orientation applied),
+    whose shorter side stays at least ``side`` when the photo is that big: what the
+    content-safety model sees (256, at upload or in the worker) or a thumbnail starts from."""
     if mime not in _PIL_FORMATS:
         raise UnsupportedMedia(f"{mime} is not an image this node can decode")
-    return _decode(data, _PIL_FORMATS[mime], max_pixels)[0]
+    return _decode(data, _PIL_FORMATS[mime], max_pixels, side)[0]
 
 
-def _decode(data: bytes, fmt: str, max_pixels: int) -> tuple[Image.Image, int, int, dict[str, Any]]:
+def _decode(
+    data: bytes, fmt: str, max_pixels: int, side: int = WORK_SIZE[0]
+) -> tuple[Image.Image, int, int, dict[str, Any]]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -175,7 +178,7 @@ def _decode(data: bytes, fmt: str, max_pixels: int) -> tuple[Image.Image, int, i
             raise CorruptMedia(f"the image is {width}x{height}, more than {max_pixels} pixels")
         exif_data = opened.getexif()
         if fmt == "JPEG":
-            opened.draft("RGB", WORK_SIZE)  # decode at 1/2, 1/4 or 1/8 scale when that is still >= 256
+            opened.draft("RGB", (side, side))  # decode at 1/2, 1/4 or 1/8 scale when that is still >= side
         opened.load()  # decodes every byte: truncated or damaged data raises here
     except CorruptMedia:
         raise
@@ -184,7 +187,7 @@ def _decode(data: bytes, fmt: str, max_pixels: int) -> tuple[Image.Image, int, i
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as exc:
         raise CorruptMedia(f"the image cannot be decoded: {exc}") from None
     image: Image.Image = opened
-    factor = min(8, min(image.size) // WORK_SIZE[0])
+    factor = min(8, min(image.size) // side)
     if factor >= 2:  # other formats: the same reduction as JPEG's draft, after the full decode
         image = image.reduce(factor)
     if image.mode != "RGB":

@@ -117,7 +117,6 @@ async def _apply(conn: Any, code: str, bot: Bot, event: dict[str, Any], after: l
         at = datetime.fromtimestamp(int(event.get("origin_server_ts", 0)) / 1000, UTC)
         counted = await service.cast(
             conn,
-            code,
             post_row.proof_id,
             voter,
             value,
@@ -139,7 +138,7 @@ async def _apply(conn: Any, code: str, bot: Bot, event: dict[str, Any], after: l
     elif kind == "m.room.redaction":
         redacts = event.get("redacts") or content.get("redacts")
         if redacts:
-            await service.withdraw(conn, code, str(redacts), bot.config.server_name)
+            await service.withdraw(conn, str(redacts), bot.config.server_name)
     elif kind == "m.room.message":
         match = LINK.match(str(content.get("body", "")))
         if match:

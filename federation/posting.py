@@ -22,14 +22,15 @@ from typing import Any
 
 import sqlalchemy as sa
 import structlog
-from PIL import Image, ImageOps
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core import media
 from core.events.consumers import Consumer
 from core.events.envelope import Event
 from federation import rooms
 from federation.context import current
-from services.proofs.models import evidence, proofs
+from services.proofs.models import proofs
+from services.proofs.service import with_evidence
 from services.quests.models import quests
 from services.social.models import social_outcomes, social_posts
 from services.social.policy import KEY, SocialPolicy
@@ -41,35 +42,23 @@ THUMBNAIL = 1024  # longest side, pixels
 MACHINE_KEY = "org.oneheart.proof"
 
 _READ = (
-    sa.select(
-        proofs.c.id,
-        proofs.c.status,
-        proofs.c.player_id,
-        proofs.c.quest_id,
-        proofs.c.lat,
-        proofs.c.lng,
-        proofs.c.captured_at,
-        evidence.c.cid,
-        evidence.c.mime,
-        evidence.c.kind,
-        evidence.c.size_bytes,
+    with_evidence()
+    .add_columns(
         quests.c.title,
         zones.c.id.label("zone_id"),
         zones.c.name.label("zone_name"),
         stored_policy(KEY).label("policy"),
     )
-    .select_from(
-        proofs.join(evidence, evidence.c.proof_id == proofs.c.id)
-        .join(quests, quests.c.id == proofs.c.quest_id)
-        .join(zones, zones.c.id == quests.c.zone_id)
-    )
+    .join(quests, quests.c.id == proofs.c.quest_id)
+    .join(zones, zones.c.id == quests.c.zone_id)
     .with_for_update(of=proofs)
 )
 
 
-def thumbnail(data: bytes) -> tuple[bytes, int, int]:
-    """A JPEG no larger than THUMBNAIL pixels a side, turned upright (EXIF orientation)."""
-    image = ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB")
+def thumbnail(data: bytes, mime: str) -> tuple[bytes, int, int]:
+    """A JPEG no larger than THUMBNAIL pixels a side, upright (EXIF orientation), decoded with
+    the same checked decoder as the upload (formats and pixel limits)."""
+    image = media.decode(data, mime, side=THUMBNAIL)
     image.thumbnail((THUMBNAIL, THUMBNAIL))
     out = io.BytesIO()
     image.save(out, format="JPEG", quality=85)
@@ -136,7 +125,7 @@ async def post_proof(conn: AsyncConnection, event: Event) -> None:
     content[MACHINE_KEY] = block
     if row.kind == "image":
         original = await gateway.evidence.get(row.cid, row.size_bytes)
-        small, width, height = await asyncio.to_thread(thumbnail, original)
+        small, width, height = await asyncio.to_thread(thumbnail, original, row.mime)
         mxc = await bot.upload(small, "image/jpeg", f"proof-{row.id}.jpg")
         content.update(
             msgtype="m.image",

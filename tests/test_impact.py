@@ -28,7 +28,7 @@ from services.impact import badges, rules
 from services.impact.models import badge_definitions
 from services.players.service import ensure_player
 from services.proofs.models import proofs
-from services.proofs.service import Place, Stored, open_assignment, record_proof
+from services.proofs.service import Place, Stored, open_assignment, submit
 from services.quests.models import assignments
 from services.quests.service import start_quest
 from territories.policy import write_policy
@@ -93,7 +93,7 @@ async def approved(
         await start_quest(conn, quest_id, player)
         assignment = await open_assignment(conn, quest_id, player)
         place = Place(*BEACH, 5.0, captured or datetime.now(UTC) - timedelta(minutes=5))
-        accepted = await record_proof(conn, code, assignment, quest_id, player, place, stored)
+        accepted = await submit(conn, assignment, quest_id, player, place, stored)
         proof_id = accepted.proof_id
         await conn.execute(
             proofs.update().where(proofs.c.id == proof_id).values(status=status, score=90, verified_at=sa.func.now())

@@ -22,7 +22,7 @@ from multiformats import CID, multihash
 
 from core.cid import cid_of
 from core.routing import Router
-from services.proofs.service import Place, Stored, open_assignment, record_proof
+from services.proofs.service import Place, Stored, open_assignment, submit
 from tests.conftest import Env, Node, Proc, eventually, rows, start_node
 from tests.photos import jpeg
 from tests.test_quests import AMAGER, make_quest, make_zone, player
@@ -279,7 +279,7 @@ async def test_a_proof_whose_verification_keeps_failing_goes_to_people(
         stored = Stored(
             cid_of(lost), hashlib.sha256(lost).hexdigest(), len(lost), "image/jpeg", "image", 640, 480, 300.0, 12345, {}
         )
-        accepted = await record_proof(conn, "dk", assignment, quest_id, user, place, stored)
+        accepted = await submit(conn, assignment, quest_id, user, place, stored)
     async with node.client("dk", headers) as c:
         proof = await decided(c, str(accepted.proof_id), timeout=90)
     assert proof["status"] == "needs_community" and proof["flags"] == ["verification_failed"]

@@ -57,7 +57,7 @@ def env_for(dsn: str, data_dir: Path, **extra: str) -> dict[str, str]:
 
 def cli(env: dict[str, str], *args: str) -> float:
     started = time.perf_counter()
-    subprocess.run([PY, "-m", "core", *args], env=env, check=True, cwd=REPO, stdout=subprocess.DEVNULL)
+    subprocess.run([PY, "-m", "node", *args], env=env, check=True, cwd=REPO, stdout=subprocess.DEVNULL)
     return time.perf_counter() - started
 
 

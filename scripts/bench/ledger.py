@@ -233,7 +233,7 @@ def http_proofs(dsn: str, data: Path, code: str, size: int) -> str:
     """Proof latency through a real node (auth, routing, JSON), sequential requests."""
     port = free_port()
     env = env_for(dsn, data, OH_RATE_LIMIT_API="100000000/60", OH_ACCESS_LOG="false")
-    node = start([PY, "-m", "core", "serve", "--port", str(port)], env, port, "/health")
+    node = start([PY, "-m", "node", "serve", "--port", str(port)], env, port, "/health")
     try:
         settings = Settings(data_dir=data)
         token = issue_access(node_keys(settings).load(), settings, Identity(uuid.uuid4(), code, {code: ["player"]}))

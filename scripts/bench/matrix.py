@@ -45,7 +45,7 @@ from scripts.bench.common import PY, cli, env_for, free_port, private_nats, scra
 from scripts.bench.proofs import distinct_photos
 from services.players.service import ensure_player
 from services.proofs.models import proofs
-from services.proofs.service import Place, Stored, record_proof
+from services.proofs.service import Place, Stored, submit
 from services.quests.dto import QuestIn
 from services.quests.service import create_quest, start_quest
 from services.social.models import matrix_rooms, social_posts
@@ -104,7 +104,7 @@ async def new_proof(router: Router, store: EvidenceStore, quest_id: uuid.UUID, p
         assignment, _ = await start_quest(conn, quest_id, player)
         stored = Stored(cid, uuid.uuid4().hex, len(photo), "image/jpeg", "image", 512, 512, 300.0, None, {})
         place = Place(65.0, 25.4, 5.0, datetime.now(UTC))
-        accepted = await record_proof(conn, A, assignment, quest_id, player, place, stored)
+        accepted = await submit(conn, assignment, quest_id, player, place, stored)
     return accepted.proof_id
 
 
@@ -263,8 +263,8 @@ def main() -> None:
         await router.close()
 
     asyncio.run(attach())
-    relay = start([PY, "-m", "core", "worker", "--no-consumers"], env, hs_a.client_port, "/_matrix/client/versions")
-    gateway = start([PY, "-m", "core", "gateway", "--port", str(gateway_port)], env, gateway_port, "/health")
+    relay = start([PY, "-m", "node", "worker", "--no-consumers"], env, hs_a.client_port, "/_matrix/client/versions")
+    gateway = start([PY, "-m", "node", "gateway", "--port", str(gateway_port)], env, gateway_port, "/health")
     try:
         asyncio.run(measure(settings, hs_a, hs_b, rounds))
     finally:

@@ -202,8 +202,8 @@ def main() -> None:
     cli(env, "territory", "create", TERRITORY, "--name", "Bench proofs", "--server", "main")
     photos = distinct_photos(count)
     sizes = [len(p) for p in photos]
-    node = start([PY, "-m", "core", "serve", "--port", str(port)], env, port, "/health")
-    worker = start([PY, "-m", "core", "worker"], env, port, "/health")  # the worker has no port: probe the node
+    node = start([PY, "-m", "node", "serve", "--port", str(port)], env, port, "/health")
+    worker = start([PY, "-m", "node", "worker"], env, port, "/health")  # the worker has no port: probe the node
     try:
         uploaded, total = asyncio.run(end_to_end(node.url, settings, photos, dsn))
         print(f"\n1. end to end: {count} proofs of {statistics.median(sizes) / 1000:.0f} KB (median), 8 at a time")

@@ -61,7 +61,7 @@ def main() -> None:
     add_zones(dsn, first)
 
     port, bare_port = free_port(), free_port()
-    node = start([PY, "-m", "core", "serve", "--port", str(port)], env, port, "/health")
+    node = start([PY, "-m", "node", "serve", "--port", str(port)], env, port, "/health")
     headers = player_headers(data, first)
     bare = start(
         [PY, str(REPO / "scripts/bench/bare_app.py"), dsn, f"territory_{first}", str(bare_port)],

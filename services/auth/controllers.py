@@ -38,9 +38,7 @@ class RefreshIn(msgspec.Struct, forbid_unknown_fields=True):
     refresh_token: Annotated[str, msgspec.Meta(min_length=10, max_length=200)]
 
 
-Code = Annotated[
-    str, QueryParameter(name="territory", pattern=r"^[a-z][a-z0-9_]{1,30}$", description="Territory code")
-]
+Code = Annotated[str, QueryParameter(name="territory", pattern=r"^[a-z][a-z0-9_]{1,30}$", description="Territory code")]
 Challenge = Annotated[str, QueryParameter(min_length=43, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")]
 
 

@@ -33,6 +33,10 @@ class Proof(msgspec.Struct):
     flags: list[str]
     verified_at: datetime | None
     evidence: EvidenceInfo
+    # What the player declared the deed measured (counted in the payout once witnesses validate).
+    duration_minutes: int | None = None
+    beneficiaries: int | None = None
+    paid_at: datetime | None = None
 
 
 class ProofPage(msgspec.Struct):

@@ -1,4 +1,4 @@
-"""Proofs, their evidence and verification results (tables created by migration t0005)."""
+"""Proofs, their evidence and verification results (migrations t0005, t0010)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,9 @@ proofs = sa.Table(
     sa.Column("score", sa.SmallInteger),
     sa.Column("flags", ARRAY(sa.Text), nullable=False, server_default="{}"),
     sa.Column("verified_at", sa.DateTime(timezone=True)),
+    sa.Column("duration_minutes", sa.Integer),
+    sa.Column("beneficiaries", sa.Integer),
+    sa.Column("paid_at", sa.DateTime(timezone=True)),
 )
 
 evidence = sa.Table(

@@ -1,9 +1,34 @@
+"""A proof's whole life, in one place: every status change of a proof and of its assignment,
+with the event each one emits, and the one query that reads a proof with its evidence.
+
+::
+
+    submitted ──verified──> auto_approved ─┬─ (community may still look) ─> validated / invalidated
+              │            needs_community ─┴─ community_decided ────────> validated / invalidated
+              │            rejected
+              └─ paid (the payout is made: paid_at; payout.made)
+
+=================  =========================  =======================  ==================
+transition          proof                      assignment               event
+=================  =========================  =======================  ==================
+:func:`submit`      submitted                  active -> submitted      proof.submitted
+:func:`verified`    decision, score, flags     completed (auto) /       proof.verified
+                                               failed (rejected)
+:func:`community_   validated / invalidated    completed / failed       proof.validated /
+decided`                                                                proof.rejected
+:func:`paid`        paid_at                    -                        payout.made
+=================  =========================  =======================  ==================
+
+Verification, social validation, the impact worker and the Matrix gateway call these; nobody
+else writes ``proofs.status`` or ``assignments.status`` of a proof (a test checks).
+"""
+
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -17,6 +42,11 @@ from services.proofs.models import COMMUNITY_VISIBLE, evidence, proofs
 from services.quests.models import assignments, quests
 
 STAFF = ("moderator", "operator")
+Decision = Literal["auto_approved", "needs_community", "rejected"]
+Outcome = Literal["validated", "rejected"]
+# What a community outcome makes of the proof and of its assignment.
+_OUTCOME_STATUS = {"validated": ("validated", "completed"), "rejected": ("invalidated", "failed")}
+_DECISION_ASSIGNMENT = {"auto_approved": "completed", "rejected": "failed"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +55,15 @@ class Place:
     lng: float
     accuracy_m: float
     captured_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Measures:
+    """What the player declares the good deed measured; it counts in the payout once witnesses
+    validate the proof (they saw the claim), never for an automatic approval."""
+
+    duration_minutes: int | None = None
+    beneficiaries: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +90,91 @@ def phash_to_int(hex_hash: str | None) -> int | None:
     return value - (1 << 64) if value >= 1 << 63 else value
 
 
+# --- reading ------------------------------------------------------------------------------
+_EVIDENCE = ("cid", "sha256", "size_bytes", "mime", "kind", "width", "height", "sharpness", "phash", "exif")
+
+
+def with_evidence() -> sa.Select[Any]:
+    """Every column of a proof and of its evidence, one row per proof: the one query a proof is
+    read with. Callers add what they need (``add_columns``, ``join``, ``where``)."""
+    return sa.select(proofs, *(evidence.c[name] for name in _EVIDENCE)).select_from(
+        proofs.join(evidence, evidence.c.proof_id == proofs.c.id)
+    )
+
+
+def proof_from(row: Any) -> Proof:
+    """A proof from a row of :func:`with_evidence`, by column name."""
+    m = row._mapping
+    info = EvidenceInfo(**{name: m[name] for name in EvidenceInfo.__struct_fields__})
+    return Proof(**{name: m[name] for name in Proof.__struct_fields__ if name != "evidence"}, evidence=info)
+
+
+def may_see(identity: Identity, territory: str, proof: Proof) -> bool:
+    """The author and the territory's moderators and operators always; other players once the
+    community is asked to look at it."""
+    if proof.player_id == identity.user_id or any(identity.has(role, territory) for role in STAFF):
+        return True
+    return proof.status in COMMUNITY_VISIBLE
+
+
+async def get_proof(conn: AsyncConnection, proof_id: uuid.UUID, identity: Identity, territory: str) -> Proof:
+    row = (await conn.execute(with_evidence().where(proofs.c.id == proof_id))).first()
+    if row is None:
+        raise NotFound(f"proof {proof_id} does not exist in this territory")
+    proof = proof_from(row)
+    if not may_see(identity, territory, proof):
+        # Same answer as a missing proof: whether it exists is not the caller's business.
+        raise NotFound(f"proof {proof_id} does not exist in this territory")
+    return proof
+
+
+async def list_proofs(
+    conn: AsyncConnection,
+    *,
+    player_id: uuid.UUID | None,
+    status: str | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[Proof], str | None]:
+    """Proofs, newest first; one player's when ``player_id`` is given."""
+    query = with_evidence()
+    if player_id is not None:
+        query = query.where(proofs.c.player_id == player_id)
+    if status is not None:
+        query = query.where(proofs.c.status == status)
+    if cursor:
+        key = decode_time_cursor(cursor)
+        query = query.where(sa.tuple_(proofs.c.received_at, proofs.c.id) < key)
+    order = (proofs.c.received_at.desc(), proofs.c.id.desc())
+    items = [proof_from(r) for r in await conn.execute(query.order_by(*order).limit(limit + 1))]
+    more = len(items) > limit
+    items = items[:limit]
+    return items, (time_cursor(items[-1].received_at, items[-1].id) if more else None)
+
+
+async def lock_proof(conn: AsyncConnection, proof_id: uuid.UUID) -> Any:
+    """The proof's row (id, quest, player, status, assignment, measures), locked until commit."""
+    row = (
+        await conn.execute(
+            sa.select(
+                proofs.c.id,
+                proofs.c.quest_id,
+                proofs.c.player_id,
+                proofs.c.status,
+                proofs.c.assignment_id,
+                proofs.c.duration_minutes,
+                proofs.c.beneficiaries,
+            )
+            .where(proofs.c.id == proof_id)
+            .with_for_update()
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"proof {proof_id} does not exist in this territory")
+    return row
+
+
+# --- transitions --------------------------------------------------------------------------
 async def open_assignment(conn: AsyncConnection, quest_id: uuid.UUID, player_id: uuid.UUID) -> Any:
     """The player's active assignment for the quest, locked until commit."""
     if (await conn.execute(sa.select(quests.c.id).where(quests.c.id == quest_id))).first() is None:
@@ -73,16 +197,16 @@ async def open_assignment(conn: AsyncConnection, quest_id: uuid.UUID, player_id:
     return row
 
 
-async def record_proof(
+async def submit(
     conn: AsyncConnection,
-    territory: str,
     assignment: Any,
     quest_id: uuid.UUID,
     player_id: uuid.UUID,
     place: Place,
     stored: Stored,
+    measures: Measures = Measures(),
 ) -> ProofAccepted:
-    """Proof row, evidence row, assignment status and ``proof.submitted``: one transaction."""
+    """Proof row, evidence row, assignment ``submitted`` and ``proof.submitted``: one transaction."""
     proof_id = uuid.uuid4()
     await conn.execute(
         proofs.insert().values(
@@ -94,6 +218,8 @@ async def record_proof(
             lng=place.lng,
             accuracy_m=place.accuracy_m,
             captured_at=place.captured_at,
+            duration_minutes=measures.duration_minutes,
+            beneficiaries=measures.beneficiaries,
         )
     )
     await conn.execute(
@@ -133,73 +259,62 @@ async def record_proof(
     return ProofAccepted(proof_id, stored.cid, "submitted")
 
 
-_PROOF = sa.select(
-    proofs.c.id,
-    proofs.c.quest_id,
-    proofs.c.assignment_id,
-    proofs.c.player_id,
-    proofs.c.status,
-    proofs.c.lat,
-    proofs.c.lng,
-    proofs.c.accuracy_m,
-    proofs.c.captured_at,
-    proofs.c.received_at,
-    proofs.c.score,
-    proofs.c.flags,
-    proofs.c.verified_at,
-    evidence.c.cid,
-    evidence.c.sha256,
-    evidence.c.size_bytes,
-    evidence.c.mime,
-    evidence.c.kind,
-    evidence.c.width,
-    evidence.c.height,
-    evidence.c.exif,
-).select_from(proofs.join(evidence, evidence.c.proof_id == proofs.c.id))
+async def verified(conn: AsyncConnection, proof: Any, decision: Decision, score: int | None, flags: list[str]) -> None:
+    """The verification worker decided (or gave up and sent the proof to people)."""
+    await conn.execute(
+        proofs.update()
+        .where(proofs.c.id == proof.id)
+        .values(status=decision, score=score, flags=flags, verified_at=sa.func.now())
+    )
+    outcome = _DECISION_ASSIGNMENT.get(decision)
+    if outcome is not None:
+        await conn.execute(
+            assignments.update()
+            .where(assignments.c.id == proof.assignment_id)
+            .values(status=outcome, finished_at=sa.func.now())
+        )
+    await emit(
+        conn,
+        "proof.verified",
+        {
+            "proof_id": str(proof.id),
+            "quest_id": str(proof.quest_id),
+            "player_id": str(proof.player_id),
+            "score": score,
+            "flags": flags,
+            "decision": decision,
+        },
+    )
 
 
-def _proof(row: Any) -> Proof:
-    return Proof(*row[:13], EvidenceInfo(*row[13:]))  # type: ignore[call-arg]  # 13 columns, then the evidence
+async def community_decided(
+    conn: AsyncConnection, proof: Any, outcome: Outcome, *, witnesses: int, agreement: float
+) -> None:
+    """Witnesses (or a moderator) decided: the proof is validated or invalidated, its
+    assignment completed or failed. A validated proof carries the measures the witnesses saw."""
+    status, assignment_status = _OUTCOME_STATUS[outcome]
+    await conn.execute(proofs.update().where(proofs.c.id == proof.id).values(status=status))
+    await conn.execute(
+        assignments.update()
+        .where(assignments.c.id == proof.assignment_id, assignments.c.status == "submitted")
+        .values(status=assignment_status, finished_at=sa.func.now())
+    )
+    data: dict[str, Any] = {
+        "proof_id": str(proof.id),
+        "quest_id": str(proof.quest_id),
+        "player_id": str(proof.player_id),
+        "witnesses": witnesses,
+        "agreement": round(min(1.0, max(0.0, agreement)), 4),
+    }
+    if outcome == "validated":
+        for name in ("duration_minutes", "beneficiaries"):
+            if getattr(proof, name, None) is not None:
+                data[name] = int(getattr(proof, name))
+    await emit(conn, f"proof.{outcome}", data)
 
 
-def may_see(identity: Identity, territory: str, proof: Proof) -> bool:
-    """The author and the territory's moderators and operators always; other players once the
-    community is asked to look at it."""
-    if proof.player_id == identity.user_id or any(identity.has(role, territory) for role in STAFF):
-        return True
-    return proof.status in COMMUNITY_VISIBLE
-
-
-async def get_proof(conn: AsyncConnection, proof_id: uuid.UUID, identity: Identity, territory: str) -> Proof:
-    row = (await conn.execute(_PROOF.where(proofs.c.id == proof_id))).first()
-    if row is None:
-        raise NotFound(f"proof {proof_id} does not exist in this territory")
-    proof = _proof(row)
-    if not may_see(identity, territory, proof):
-        # Same answer as a missing proof: whether it exists is not the caller's business.
-        raise NotFound(f"proof {proof_id} does not exist in this territory")
-    return proof
-
-
-async def list_proofs(
-    conn: AsyncConnection,
-    *,
-    player_id: uuid.UUID | None,
-    status: str | None,
-    limit: int,
-    cursor: str | None,
-) -> tuple[list[Proof], str | None]:
-    """Proofs, newest first; one player's when ``player_id`` is given."""
-    query = _PROOF
-    if player_id is not None:
-        query = query.where(proofs.c.player_id == player_id)
-    if status is not None:
-        query = query.where(proofs.c.status == status)
-    if cursor:
-        key = decode_time_cursor(cursor)
-        query = query.where(sa.tuple_(proofs.c.received_at, proofs.c.id) < key)
-    order = (proofs.c.received_at.desc(), proofs.c.id.desc())
-    items = [_proof(r) for r in await conn.execute(query.order_by(*order).limit(limit + 1))]
-    more = len(items) > limit
-    items = items[:limit]
-    return items, (time_cursor(items[-1].received_at, items[-1].id) if more else None)
+async def paid(conn: AsyncConnection, proof_id: uuid.UUID, payout: dict[str, Any]) -> None:
+    """The impact worker paid the proof: ``paid_at`` and ``payout.made`` (``payout`` is the
+    event's data: player, quest, zone, category, xp, tokens, ledger seq, source)."""
+    await conn.execute(proofs.update().where(proofs.c.id == proof_id).values(paid_at=sa.func.now()))
+    await emit(conn, "payout.made", {"proof_id": str(proof_id), **payout})

@@ -3,47 +3,20 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-import sqlalchemy as sa
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody, PathParameter
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.auth import Identity, require_role
 from core.errors import Conflict, Forbidden, error_responses
-from core.routing import Router, Territory
+from core.routing import Territory
 from services.players.service import ensure_player
-from services.proofs.models import proofs
-from services.proofs.service import get_proof
+from services.proofs.service import get_proof, lock_proof
 from services.social import service
-from services.social.dto import LinkCode, MatrixLink, SettleIn, Vote, VoteIn, Votes
-from services.social.policy import KEY, SocialPolicy
-from territories.policy import read_policy
+from services.social.dto import LinkCode, MatrixLink, SettleIn, VoteIn, Votes
 
 ProofId = Annotated[uuid.UUID, PathParameter(description="The proof")]
-
-
-async def _votes(conn: Any, territory: Territory, proof_id: uuid.UUID) -> Votes:
-    row = (
-        await conn.execute(sa.select(proofs.c.id, proofs.c.player_id, proofs.c.status).where(proofs.c.id == proof_id))
-    ).one()
-    policy = await read_policy(conn, KEY, SocialPolicy)
-    result = await service.count(conn, row, territory.matrix_homeserver, policy)
-    decided = await service.outcome_of(conn, proof_id)
-    votes = [
-        Vote(r.voter_id, r.value, r.source, r.homeserver, r.voter_id != row.player_id, r.updated_at)
-        for r in await service.ballots(conn, proof_id)
-    ]
-    return Votes(
-        proof_id,
-        row.status,
-        result.witnesses,
-        result.agree,
-        result.disagree,
-        decided,
-        policy.min_witnesses,
-        policy.agreement,
-        votes,
-    )
 
 
 class SocialController(Controller):
@@ -56,14 +29,13 @@ class SocialController(Controller):
     )
     async def votes(
         self,
-        router: NamedDependency[Router],
         territory: NamedDependency[Territory],
         identity: NamedDependency[Identity],
         proof_id: ProofId,
+        db: NamedDependency[AsyncConnection],
     ) -> Votes:
-        async with router.read(territory) as conn:
-            await get_proof(conn, proof_id, identity, territory.code)  # 404 for who may not see it
-            return await _votes(conn, territory, proof_id)
+        await get_proof(db, proof_id, identity, territory.code)  # 404 for who may not see it
+        return await service.votes(db, proof_id, territory.matrix_homeserver)
 
     @post(
         "/api/proofs/{proof_id:uuid}/votes",
@@ -75,33 +47,24 @@ class SocialController(Controller):
     )
     async def vote(
         self,
-        router: NamedDependency[Router],
         territory: NamedDependency[Territory],
         identity: NamedDependency[Identity],
         proof_id: ProofId,
         data: JSONBody[VoteIn],
+        tx: NamedDependency[AsyncConnection],
     ) -> Votes:
         require_role(identity, "player", territory.code)
-        async with router.transaction(territory) as conn:
-            proof = await get_proof(conn, proof_id, identity, territory.code)
-            if proof.player_id == identity.user_id:
-                raise Forbidden("the author of a proof cannot vote on it")
-            locked = await service.lock_proof(conn, proof_id)
-            if await service.outcome_of(conn, proof_id) is not None:
-                raise Conflict(f"proof {proof_id} is already decided")
-            if not await service.open_for_votes(conn, locked):
-                raise Conflict(f"proof {proof_id} is not waiting for witnesses (status {locked.status})")
-            await ensure_player(conn, identity.user_id)
-            await service.cast(
-                conn,
-                territory.code,
-                proof_id,
-                identity.user_id,
-                data.value,
-                home=territory.matrix_homeserver,
-                source="web",
-            )
-            return await _votes(conn, territory, proof_id)
+        proof = await get_proof(tx, proof_id, identity, territory.code)
+        if proof.player_id == identity.user_id:
+            raise Forbidden("the author of a proof cannot vote on it")
+        locked = await lock_proof(tx, proof_id)
+        if await service.outcome_of(tx, proof_id) is not None:
+            raise Conflict(f"proof {proof_id} is already decided")
+        if not await service.open_for_votes(tx, locked):
+            raise Conflict(f"proof {proof_id} is not waiting for witnesses (status {locked.status})")
+        await ensure_player(tx, identity.user_id)
+        await service.cast(tx, proof_id, identity.user_id, data.value, home=territory.matrix_homeserver, source="web")
+        return await service.votes(tx, proof_id, territory.matrix_homeserver)
 
     @post(
         "/api/proofs/{proof_id:uuid}/settle",
@@ -111,16 +74,15 @@ class SocialController(Controller):
     )
     async def settle(
         self,
-        router: NamedDependency[Router],
         territory: NamedDependency[Territory],
         identity: NamedDependency[Identity],
         proof_id: ProofId,
         data: JSONBody[SettleIn],
+        tx: NamedDependency[AsyncConnection],
     ) -> Votes:
         require_role(identity, "moderator", territory.code)
-        async with router.transaction(territory) as conn:
-            await service.settle(conn, territory.code, proof_id, data.outcome, identity.user_id, data.reason)
-            return await _votes(conn, territory, proof_id)
+        await service.settle(tx, proof_id, data.outcome, identity.user_id, data.reason)
+        return await service.votes(tx, proof_id, territory.matrix_homeserver)
 
     @post(
         "/api/social/link-code",
@@ -134,15 +96,14 @@ class SocialController(Controller):
     async def link_code(
         self,
         request: Request[Any, Any, Any],
-        router: NamedDependency[Router],
         territory: NamedDependency[Territory],
         identity: NamedDependency[Identity],
+        tx: NamedDependency[AsyncConnection],
     ) -> LinkCode:
         require_role(identity, "player", territory.code)
         ttl = request.app.state.settings.matrix.link_code_ttl
-        async with router.transaction(territory) as conn:
-            await ensure_player(conn, identity.user_id)
-            code, expires = await service.make_link_code(conn, identity.user_id, ttl)
+        await ensure_player(tx, identity.user_id)
+        code, expires = await service.make_link_code(tx, identity.user_id, ttl)
         server = territory.matrix_homeserver
         bot = f"@oh_bot:{server}" if server else None
         how = (
@@ -159,9 +120,8 @@ class SocialController(Controller):
     )
     async def links(
         self,
-        router: NamedDependency[Router],
         territory: NamedDependency[Territory],
         identity: NamedDependency[Identity],
+        db: NamedDependency[AsyncConnection],
     ) -> list[MatrixLink]:
-        async with router.read(territory) as conn:
-            return [MatrixLink(r.mxid, r.via, r.linked_at) for r in await service.links_of(conn, identity.user_id)]
+        return [MatrixLink(r.mxid, r.via, r.linked_at) for r in await service.links_of(db, identity.user_id)]

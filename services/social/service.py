@@ -19,10 +19,11 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.errors import Conflict, Forbidden, NotFound
-from core.events.outbox import emit
+from core.errors import Conflict, Forbidden
+from services.proofs import service as lifecycle
 from services.proofs.models import proofs
-from services.quests.models import assignments
+from services.proofs.service import lock_proof
+from services.social.dto import Vote, Votes
 from services.social.models import (
     matrix_link_codes,
     matrix_links,
@@ -45,7 +46,6 @@ REACTIONS: dict[str, Value] = {
     "✖": "disagree",
     "-1": "disagree",
 }
-STATUS = {"validated": "validated", "rejected": "invalidated"}
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L
 
 
@@ -67,19 +67,6 @@ class Counted:
 
 
 # --- proofs -------------------------------------------------------------------------------
-async def lock_proof(conn: AsyncConnection, proof_id: uuid.UUID) -> Any:
-    row = (
-        await conn.execute(
-            sa.select(proofs.c.id, proofs.c.quest_id, proofs.c.player_id, proofs.c.status, proofs.c.assignment_id)
-            .where(proofs.c.id == proof_id)
-            .with_for_update()
-        )
-    ).first()
-    if row is None:
-        raise NotFound(f"proof {proof_id} does not exist in this territory")
-    return row
-
-
 async def outcome_of(conn: AsyncConnection, proof_id: uuid.UUID) -> str | None:
     return (
         await conn.execute(sa.select(social_outcomes.c.outcome).where(social_outcomes.c.proof_id == proof_id))
@@ -111,7 +98,6 @@ async def count(conn: AsyncConnection, proof: Any, home: str | None, policy: Soc
 
 async def conclude(
     conn: AsyncConnection,
-    territory: str,
     proof: Any,
     outcome: Outcome,
     *,
@@ -120,8 +106,9 @@ async def conclude(
     settled_by: uuid.UUID | None = None,
     reason: str | None = None,
 ) -> bool:
-    """Record the outcome once: outcome row, proof status, assignment, event. False if it was
-    already decided."""
+    """Record the outcome once (its row's primary key is the proof), then the proof's status,
+    its assignment and the event (``services.proofs.service.community_decided``). False if it
+    was already decided."""
     inserted = (
         await conn.execute(
             insert(social_outcomes)
@@ -139,26 +126,12 @@ async def conclude(
     ).first()
     if inserted is None:
         return False
-    await conn.execute(proofs.update().where(proofs.c.id == proof.id).values(status=STATUS[outcome]))
-    await conn.execute(
-        assignments.update()
-        .where(assignments.c.id == proof.assignment_id, assignments.c.status == "submitted")
-        .values(status="completed" if outcome == "validated" else "failed", finished_at=sa.func.now())
-    )
-    data = {
-        "proof_id": str(proof.id),
-        "quest_id": str(proof.quest_id),
-        "player_id": str(proof.player_id),
-        "witnesses": witnesses,
-        "agreement": round(min(1.0, max(0.0, agreement)), 4),
-    }
-    await emit(conn, f"proof.{outcome}", data)
+    await lifecycle.community_decided(conn, proof, outcome, witnesses=witnesses, agreement=agreement)
     return True
 
 
 async def cast(
     conn: AsyncConnection,
-    territory: str,
     proof_id: uuid.UUID,
     voter_id: uuid.UUID,
     value: Value,
@@ -203,20 +176,20 @@ async def cast(
                 where=social_votes.c.updated_at <= stmt.excluded.updated_at,
             )
         )
-    return await _recount(conn, territory, proof, home, policy, decided)
+    return await _recount(conn, proof, home, policy, decided)
 
 
 async def _recount(
-    conn: AsyncConnection, territory: str, proof: Any, home: str | None, policy: SocialPolicy, decided: str | None
+    conn: AsyncConnection, proof: Any, home: str | None, policy: SocialPolicy, decided: str | None
 ) -> Counted:
     result = await count(conn, proof, home, policy)
     if decided is not None or result.outcome is None:
         return Counted(result, decided, False)
-    now = await conclude(conn, territory, proof, result.outcome, witnesses=result.witnesses, agreement=result.agreement)
+    now = await conclude(conn, proof, result.outcome, witnesses=result.witnesses, agreement=result.agreement)
     return Counted(result, result.outcome, now)
 
 
-async def withdraw(conn: AsyncConnection, territory: str, event_id: str, home: str | None) -> Counted | None:
+async def withdraw(conn: AsyncConnection, event_id: str, home: str | None) -> Counted | None:
     """A redacted reaction withdraws the vote it cast (if it is still the voter's current one)."""
     row = (await conn.execute(sa.select(social_votes.c.proof_id).where(social_votes.c.event_id == event_id))).first()
     if row is None:
@@ -226,11 +199,11 @@ async def withdraw(conn: AsyncConnection, territory: str, event_id: str, home: s
     if decided is None:
         await conn.execute(social_votes.delete().where(social_votes.c.event_id == event_id))
     policy = await read_policy(conn, KEY, SocialPolicy)
-    return await _recount(conn, territory, proof, home, policy, decided)
+    return await _recount(conn, proof, home, policy, decided)
 
 
 async def settle(
-    conn: AsyncConnection, territory: str, proof_id: uuid.UUID, outcome: Outcome, moderator: uuid.UUID, reason: str
+    conn: AsyncConnection, proof_id: uuid.UUID, outcome: Outcome, moderator: uuid.UUID, reason: str
 ) -> Tally:
     """A moderator decides a proof (a dispute, too few witnesses); 409 if already decided."""
     proof = await lock_proof(conn, proof_id)
@@ -244,7 +217,6 @@ async def settle(
     share = (result.agree if outcome == "validated" else result.disagree) / total if total else 1.0
     if not await conclude(
         conn,
-        territory,
         proof,
         outcome,
         witnesses=result.witnesses,
@@ -254,6 +226,37 @@ async def settle(
     ):
         raise Conflict(f"proof {proof_id} is already decided")
     return result
+
+
+async def votes(conn: AsyncConnection, proof_id: uuid.UUID, home: str | None) -> Votes:
+    """The votes on a proof and where its quorum stands."""
+    row = (
+        await conn.execute(sa.select(proofs.c.id, proofs.c.player_id, proofs.c.status).where(proofs.c.id == proof_id))
+    ).one()
+    policy = await read_policy(conn, KEY, SocialPolicy)
+    result = await count(conn, row, home, policy)
+    ballots_now = [
+        Vote(
+            voter_id=r.voter_id,
+            value=r.value,
+            source=r.source,
+            homeserver=r.homeserver,
+            counts=r.voter_id != row.player_id,
+            updated_at=r.updated_at,
+        )
+        for r in await ballots(conn, proof_id)
+    ]
+    return Votes(
+        proof_id=proof_id,
+        status=row.status,
+        witnesses=result.witnesses,
+        agree=result.agree,
+        disagree=result.disagree,
+        outcome=await outcome_of(conn, proof_id),
+        min_witnesses=policy.min_witnesses,
+        agreement_needed=policy.agreement,
+        votes=ballots_now,
+    )
 
 
 # --- links --------------------------------------------------------------------------------

@@ -27,12 +27,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from core import media
 from core.events.consumers import Consumer
 from core.events.envelope import Event
-from core.events.outbox import emit
 from core.evidence import EvidenceStore
 from core.geo import haversine_m
 from core.settings import get_settings
+from services.proofs import service as lifecycle
 from services.proofs.models import evidence, proofs, verifications
-from services.quests.models import assignments, quests
+from services.proofs.service import with_evidence
+from services.quests.models import quests
 from services.verification import model, safety, signals
 from services.verification.policy import KEY, VerificationPolicy
 from services.zones.models import zones
@@ -105,17 +106,8 @@ def _read() -> sa.Select[Any]:
         .lateral("nearest")
     )
     return (
-        sa.select(
-            proofs,
-            evidence.c.cid,
-            evidence.c.sha256,
-            evidence.c.size_bytes,
-            evidence.c.mime,
-            evidence.c.kind,
-            evidence.c.width,
-            evidence.c.height,
-            evidence.c.sharpness,
-            evidence.c.exif,
+        with_evidence()
+        .add_columns(
             zones.c.lat.label("zone_lat"),
             zones.c.lng.label("zone_lng"),
             zones.c.radius_m.label("zone_radius_m"),
@@ -127,13 +119,10 @@ def _read() -> sa.Select[Any]:
             nearest.c.bits.label("nearest_bits"),
             stored_policy(KEY).label("policy"),
         )
-        .select_from(
-            proofs.join(evidence, evidence.c.proof_id == proofs.c.id)
-            .join(quests, quests.c.id == proofs.c.quest_id)
-            .join(zones, zones.c.id == quests.c.zone_id)
-            .outerjoin(previous, sa.true())
-            .outerjoin(nearest, sa.true())
-        )
+        .join(quests, quests.c.id == proofs.c.quest_id)
+        .join(zones, zones.c.id == quests.c.zone_id)
+        .outerjoin(previous, sa.true())
+        .outerjoin(nearest, sa.true())
         .with_for_update(of=proofs)
     )
 
@@ -188,33 +177,7 @@ def measure(row: Any, nsfw: float | None) -> signals.Signals:
     )
 
 
-async def _conclude(
-    conn: AsyncConnection, event: Event, row: Any, decision: str, score: int | None, raised: list[str]
-) -> None:
-    await conn.execute(
-        proofs.update()
-        .where(proofs.c.id == row.id)
-        .values(status=decision, score=score, flags=raised, verified_at=sa.func.now())
-    )
-    outcome = {"auto_approved": "completed", "rejected": "failed"}.get(decision)
-    if outcome is not None:
-        await conn.execute(
-            assignments.update()
-            .where(assignments.c.id == row.assignment_id)
-            .values(status=outcome, finished_at=sa.func.now())
-        )
-    await emit(
-        conn,
-        "proof.verified",
-        {
-            "proof_id": str(row.id),
-            "quest_id": str(row.quest_id),
-            "player_id": str(row.player_id),
-            "score": score,
-            "flags": raised,
-            "decision": decision,
-        },
-    )
+def _decided(event: Event, row: Any, decision: str, score: int | None) -> None:
     log.info("proof verified", territory=event.territory, proof_id=str(row.id), decision=decision, score=score)
 
 
@@ -254,7 +217,8 @@ async def verify_proof(conn: AsyncConnection, event: Event) -> None:
             model=model_name(),
         )
     )
-    await _conclude(conn, event, row, decision, score, raised)
+    await lifecycle.verified(conn, row, decision, score, raised)  # type: ignore[arg-type]
+    _decided(event, row, decision, score)
     SECONDS.observe(time.perf_counter() - started)
 
 
@@ -270,7 +234,8 @@ async def send_to_people(conn: AsyncConnection, event: Event) -> None:
     row = await _proof(conn, uuid.UUID(event.data["proof_id"]))
     if row is None or row.status != "submitted":
         return
-    await _conclude(conn, event, row, "needs_community", None, ["verification_failed"])
+    await lifecycle.verified(conn, row, "needs_community", None, ["verification_failed"])
+    _decided(event, row, "needs_community", None)
 
 
 CONSUMERS = [
