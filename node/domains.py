@@ -44,7 +44,7 @@ def routes() -> dict[str, list[Any]]:
 
 def consumers() -> list[Any]:
     from services.activity.consumers import CONSUMERS as activity
-    from services.impact.payout import CONSUMERS as impact
+    from services.impact.consumers import CONSUMERS as impact
     from services.leaderboards.consumers import CONSUMERS as leaderboards
     from services.verification.consumers import CONSUMERS as verification
 

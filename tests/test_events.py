@@ -25,7 +25,7 @@ SCHEMAS = Path(__file__).resolve().parent.parent / "schemas" / "events"
 async def make_zones(router: Router, territory: str, mark: str, n: int) -> None:
     for i in range(n):
         async with router.transaction(await router.lookup(territory)) as conn:
-            await create_zone(conn, territory, ZoneIn(name=f"{mark}-{i}", lat=1.0, lng=2.0, radius_m=10.0))
+            await create_zone(conn, ZoneIn(name=f"{mark}-{i}", lat=1.0, lng=2.0, radius_m=10.0))
 
 
 def activity_count(dsn: str, territory: str, mark: str) -> int:

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from devstack.postgres import database_dsn
 
 from core.cid import cid_of
 from core.events.bus import connect, ensure_stream
@@ -411,5 +412,47 @@ async def test_cli_sets_the_policy_and_loads_badges(env: Env, router: Router) ->
         refused = env.cli("impact", "policy", code, "--set", json.dumps(bad), check=False)
         assert refused.returncode == 1 and "invalid impact policy" in refused.stderr, (bad, refused.stderr)
     assert json.loads(env.cli("impact", "policy", code).stdout)["zones"] == {zone: 1.5}
-    synced = env.cli("impact", "sync-badges").stdout
+    # Servers a and b by name: other tests register servers whose role may not load it (b-app).
+    synced = env.cli("impact", "sync-badges", "--server", "a", "--server", "b").stdout
     assert "server a:" in synced and "server b:" in synced
+
+
+def _limited_server(env: Env, database: str) -> tuple[str, str]:
+    """A role with no rights beyond connecting to ``database`` on server b (which it makes),
+    registered as a server of its own; returns (alias, role)."""
+    tag = uuid.uuid4().hex[:8]
+    role, alias = f"oh_nocreate_{tag}", f"limited_{tag}"
+    rows(env.dsn_b, f"CREATE ROLE {role} LOGIN PASSWORD 'pw-{tag}'; SELECT 1")
+    port = env.dsn_b.split(":")[-1].split("/")[0]
+    env.cli("server", "add", alias, f"postgresql://{role}:pw-{tag}@127.0.0.1:{port}/{database}", "--region", "eu-west")
+    return alias, role
+
+
+async def test_sync_badges_without_create_on_public_names_the_grant(env: Env, router: Router) -> None:
+    """PostgreSQL 15 grants no CREATE on schema public to ordinary roles: the command says which
+    grant is missing, in one line, and exits 1 after loading the servers that can."""
+    database = f"nocreate_{uuid.uuid4().hex[:8]}"
+    rows(env.dsn_b, f"CREATE DATABASE {database}")
+    alias, role = _limited_server(env, database)
+    refused = env.cli("impact", "sync-badges", "--server", "a", "--server", alias, check=False)
+    assert refused.returncode == 1, refused.stderr
+    assert "Traceback" not in refused.stderr
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error server {alias}: "), refused.stderr
+    assert f"GRANT CREATE ON SCHEMA public TO {role}" in lines[0]
+    assert "server a:" in refused.stdout  # the others are still loaded
+    everywhere = env.cli("impact", "sync-badges", check=False)  # every server: this one fails
+    assert everywhere.returncode == 1 and "Traceback" not in everywhere.stderr
+
+    db_dsn = database_dsn(env.dsn_b, database)
+    rows(db_dsn, f"GRANT CREATE ON SCHEMA public TO {role}; SELECT 1")
+    loaded = env.cli("impact", "sync-badges", "--server", alias)
+    assert f"server {alias}: {len(badges.catalogue())} definitions added or changed" in loaded.stdout
+    assert rows(db_dsn, "SELECT tableowner FROM pg_tables WHERE tablename = 'badge_definitions'") == [(role,)]
+
+    # The table exists now (owned by that role): another role without rights on it is told so.
+    other, other_role = _limited_server(env, database)
+    refused = env.cli("impact", "sync-badges", "--server", other, check=False)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert f"GRANT SELECT, INSERT, UPDATE ON public.badge_definitions TO {other_role}" in refused.stderr
+    assert "unknown database server 'nope'" in env.cli("impact", "sync-badges", "--server", "nope", check=False).stderr

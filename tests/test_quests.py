@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 
-from tests.conftest import Node
+from core.geo import coordinate, distance_sql, haversine_m
+from core.pagination import encode_cursor
+from core.routing import Router
+from territories.registry import Registry
+from tests.conftest import Env, Node, rows
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -101,14 +107,24 @@ async def test_bad_quest_is_refused_and_nothing_written(
         assert listed.json()["items"] == []
 
 
-async def test_quests_near_a_point_nearest_first_and_paginated(node: Node) -> None:
-    near_zone = await make_zone(node, {**AMAGER, "name": "near"})
-    far_zone = await make_zone(node, {**AARHUS, "name": "far"})
-    near = [await make_quest(node, near_zone, title=f"near {i}") for i in range(3)]
-    far = await make_quest(node, far_zone, title="far")
-    _, headers = player(node)
+async def new_territory(router: Router, server: str = "a") -> str:
+    """A territory of its own, so what other tests stored cannot change what a test sees."""
+    code = f"qst_{uuid.uuid4().hex[:8]}"
+    await Registry(router, "test").create_territory(code, f"Quests {code}", server)
+    return code
+
+
+async def test_quests_near_a_point_nearest_first_and_paginated(node: Node, router: Router) -> None:
+    # In a territory of its own: the zones and quests other tests leave in dk (many around
+    # Amager, or a stored value the search trips on) must not decide what this test sees.
+    code = await new_territory(router)
+    near_zone = await make_zone(node, {**AMAGER, "name": "near"}, territory=code)
+    far_zone = await make_zone(node, {**AARHUS, "name": "far"}, territory=code)
+    near = [await make_quest(node, near_zone, territory=code, title=f"near {i}") for i in range(3)]
+    far = await make_quest(node, far_zone, territory=code, title="far")
+    _, headers = player(node, code)
     point = {"lat": 55.6600, "lng": 12.6400}
-    async with node.client("dk", headers) as c:
+    async with node.client(code, headers) as c:
         r = await c.get("/api/quests", params={**point, "radius_km": 5})
         ids = [q["id"] for q in r.json()["items"]]
         assert {q["id"] for q in near} <= set(ids) and far["id"] not in ids
@@ -182,3 +198,108 @@ async def test_quests_of_another_territory_are_not_visible(node: Node) -> None:
         assert (await c.get(f"/api/quests/{quest['id']}")).status_code == 404  # their own territory: no such quest
         r = await c.get(f"/api/quests/{quest['id']}", headers={"X-Territory": "dk"})
         assert r.status_code == 403
+
+
+# Values inside the documented bounds that PostgreSQL's float arithmetic trips on (radians(5e-324)
+# underflows), values below the kept precision, and what the API refuses but a database may hold.
+SUBNORMAL = 5e-324
+TINY = [SUBNORMAL, -SUBNORMAL, 2.2250738585072014e-308, 1e-200, -1e-300, 1e-8, -0.0]
+
+
+async def test_a_subnormal_coordinate_is_kept_to_the_precision(node: Node, env: Env) -> None:
+    async with node.client("dk") as c:
+        for value in TINY:
+            r = await c.post("/api/zones", json={"name": f"tiny {value!r}", "lat": value, "lng": value, "radius_m": 10})
+            assert r.status_code == 201, r.text
+            assert (r.json()["lat"], r.json()["lng"]) == (0.0, 0.0)
+        kept = await c.post("/api/zones", json={**AMAGER, "lat": 55.659612345678, "lng": -12.64061234567})
+        assert (kept.json()["lat"], kept.json()["lng"]) == (55.6596123, -12.6406123)
+        stored = rows(env.dsn_a, "SELECT lat, lng FROM territory_dk.zones WHERE id = %s", kept.json()["id"])
+        assert stored == [(55.6596123, -12.6406123)]
+        for radius in (SUBNORMAL, 0.5):
+            r = await c.post("/api/zones", json={**AMAGER, "radius_m": radius})
+            assert r.status_code == 400 and "radius_m" in r.json()["detail"], r.text
+
+
+async def test_stored_extreme_values_do_not_break_the_quest_search(node: Node, env: Env, router: Router) -> None:
+    """Zones holding values the API no longer accepts (written before, or by hand; the table's
+    checks allow them) must not make the near-point search fail: it answers 200, nearest first."""
+    code = await new_territory(router)
+    schema = f"territory_{code}"
+    near_zone = await make_zone(node, {**AMAGER, "name": "near"}, territory=code)
+    far_zone = await make_zone(node, {**AARHUS, "name": "far"}, territory=code)
+    near = await make_quest(node, near_zone, territory=code, title="near")
+    far = await make_quest(node, far_zone, territory=code, title="far")
+    poison = [
+        *[(v, v, 100.0) for v in TINY],
+        (SUBNORMAL, 12.6406, 1500.0),  # on the equator below Amager
+        (55.6596, SUBNORMAL, SUBNORMAL),
+        (0.0, 0.0, SUBNORMAL),
+        (0.0, 0.0, 100_000.0),
+        (90.0, 180.0, 100_000.0),
+        (-90.0, -180.0, 1.0),
+        (89.99999999999999, 179.99999999999997, 1.0),
+    ]
+    stored = []
+    for i, (lat, lng, radius) in enumerate(poison):
+        zone = str(uuid.uuid4())
+        rows(
+            env.dsn_a,
+            f"INSERT INTO {schema}.zones (id, name, lat, lng, radius_m) VALUES (%s, %s, %s, %s, %s)",
+            zone,
+            f"poison {i}",
+            lat,
+            lng,
+            radius,
+        )
+        stored.append((await make_quest(node, zone, territory=code, title=f"poison {i}"))["id"])
+    _, headers = player(node, code)
+    async with node.client(code, headers) as c:
+        for point in ({"lat": 55.66, "lng": 12.64}, {"lat": SUBNORMAL, "lng": -SUBNORMAL}, {"lat": 90, "lng": 180}):
+            r = await c.get("/api/quests", params={**point, "radius_km": 500, "limit": 200})
+            assert r.status_code == 200, (point, r.text)
+            distances = [q["distance_m"] for q in r.json()["items"]]
+            assert distances == sorted(distances) and all(d is not None for d in distances)
+        r = await c.get("/api/quests", params={"lat": 55.66, "lng": 12.64, "radius_km": 300, "limit": 200})
+        ids = [q["id"] for q in r.json()["items"]]
+        assert ids[:2] == [near["id"], far["id"]], r.json()  # the poisoned zones are far from Denmark
+        walked, cursor = [], None
+        params = {"lat": SUBNORMAL, "lng": SUBNORMAL, "radius_km": 500, "limit": 3}
+        while True:
+            page = await c.get("/api/quests", params={**params, **({"cursor": cursor} if cursor else {})})
+            assert page.status_code == 200, page.text
+            walked += [q["id"] for q in page.json()["items"]]
+            if (cursor := page.json()["next_cursor"]) is None:
+                break
+        # Around (0, 0): the zones at 0 or below the precision, then the one on the equator
+        # below Amager (~1405 km away) is not within 500 km; Denmark is not either.
+        assert set(walked) >= set(stored[: len(TINY)]) | {stored[len(TINY) + 2]}
+        assert near["id"] not in walked and far["id"] not in walked
+        for bad in ({"lat": "nan", "lng": 1}, {"lat": 1, "lng": "inf"}, {"lat": 1, "lng": 1, "radius_km": SUBNORMAL}):
+            assert (await c.get("/api/quests", params=bad)).status_code == 400, bad
+        for key in ("nan", "inf", "-inf"):
+            bad_cursor = await c.get("/api/quests", params={**params, "cursor": encode_cursor(key, str(uuid.uuid4()))})
+            assert bad_cursor.status_code == 400, key
+
+
+EXTREMES = [0.0, -0.0, *TINY, 1e-7, -1e-7, 1.5e-7, 45.0, 90.0, -90.0, 180.0, -180.0, 90.0000001, 1e308, -1e308]
+
+
+async def test_the_distance_sql_never_raises_for_a_finite_value(router: Router) -> None:
+    """Every pair of extreme stored coordinates against extreme query points: no error, NULL for
+    a centre out of range (or not finite), else the Python haversine of the kept precision."""
+    values = sa.values(sa.column("lat", sa.Float), sa.column("lng", sa.Float), name="v").data(
+        [(lat, lng) for lat in [*EXTREMES, math.inf, math.nan] for lng in [*EXTREMES, -math.inf]]
+    )
+    async with (await router.engine("a")).connect() as conn:
+        for lat, lng in [(0.0, 0.0), (SUBNORMAL, -SUBNORMAL), (90.0, 180.0), (-90.0, -180.0), (55.66, 12.64)]:
+            got = await conn.execute(
+                sa.select(values.c.lat, values.c.lng, distance_sql(values.c.lat, values.c.lng, lat, lng))
+            )
+            for zlat, zlng, distance in got:
+                if math.isfinite(zlat) and math.isfinite(zlng) and abs(zlat) <= 90 and abs(zlng) <= 180:
+                    clean = [x if abs(x) >= 1e-7 else 0.0 for x in (zlat, zlng)]
+                    expected = haversine_m(coordinate(lat), coordinate(lng), *clean)
+                    assert distance == pytest.approx(expected, abs=1.0), (zlat, zlng, lat, lng)
+                else:
+                    assert distance is None, (zlat, zlng, lat, lng)

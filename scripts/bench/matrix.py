@@ -153,7 +153,7 @@ async def measure(settings: Settings, hs_a: synapse.Homeserver, hs_b: synapse.Ho
     store = EvidenceStore(settings)
     photos = distinct_photos(rounds + 1)
     async with router.transaction(await router.lookup(A)) as conn:
-        zone = await create_zone(conn, A, ZoneIn("Bench Shore", 65.0, 25.4, 2000))
+        zone = await create_zone(conn, ZoneIn("Bench Shore", 65.0, 25.4, 2000))
         quest = await create_quest(
             conn,
             QuestIn("Bench clean-up", "daily", "beach_cleanup", zone.id, 10, 1, 1, max_completions=10_000),

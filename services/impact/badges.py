@@ -5,7 +5,8 @@ transaction renders only schema-less tables into the territory's schema, so it r
 ``public.badge_definitions`` of its own server; :func:`ensure_catalogue` creates that table and
 loads :data:`services.impact.catalogue.BADGES` into it, once per server and process. The
 server's role needs CREATE on the ``public`` schema for that (PostgreSQL 15 no longer grants
-it to everyone); otherwise run ``oneheart impact badges sync`` as the schema's owner.
+it to everyone); otherwise run ``oneheart impact sync-badges`` as the schema's owner (without
+the grant it fails with :class:`CatalogueUnwritable`, naming the grant).
 """
 
 from __future__ import annotations
@@ -18,9 +19,12 @@ from typing import Annotated, Any, Literal
 import msgspec
 import sqlalchemy as sa
 import structlog
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from core.errors import Unavailable
+from core.routing import is_server_down
 from services.impact.catalogue import BADGES
 from services.impact.models import badge_definitions, payouts, player_badges
 
@@ -64,39 +68,81 @@ def catalogue() -> list[BadgeDefinition]:
 
 _LOADED: set[str] = set()  # servers whose catalogue this process has checked
 
+# What the server's role may do with public.badge_definitions (the table may not exist yet).
+_PRIVILEGES = sa.text(
+    "SELECT current_user AS role, to_regclass('public.badge_definitions') IS NOT NULL AS present,"
+    " has_schema_privilege('public', 'CREATE') AS can_create,"
+    " coalesce(has_table_privilege(to_regclass('public.badge_definitions'), 'SELECT')"
+    " AND has_table_privilege(to_regclass('public.badge_definitions'), 'INSERT')"
+    " AND has_table_privilege(to_regclass('public.badge_definitions'), 'UPDATE'), false) AS can_write"
+)
+
+
+class CatalogueUnwritable(Unavailable):
+    """The server's role may not create or fill ``public.badge_definitions``; the detail names
+    the grant that is missing."""
+
+
+def _refusal(role: str, present: bool) -> CatalogueUnwritable:
+    who = postgresql.dialect().identifier_preparer.quote(role)
+    if present:
+        return CatalogueUnwritable(
+            f"role {role} may not write public.badge_definitions: run "
+            f"GRANT SELECT, INSERT, UPDATE ON public.badge_definitions TO {who}, "
+            "or run `oneheart impact sync-badges` as the table's owner"
+        )
+    return CatalogueUnwritable(
+        f"role {role} may not create public.badge_definitions: run GRANT CREATE ON SCHEMA public TO {who}, "
+        "or run `oneheart impact sync-badges` as the schema's owner"
+    )
+
 
 async def ensure_catalogue(engine: AsyncEngine, *, force: bool = False) -> int:
     """Create ``public.badge_definitions`` on ``engine``'s server if needed and load the shipped
-    definitions (insert or update; never delete). Returns how many rows changed."""
+    definitions (insert or update; never delete). Returns how many rows changed.
+
+    :class:`CatalogueUnwritable` (503) when the server's role lacks the privileges (CREATE on
+    schema ``public`` for the first load, then SELECT/INSERT/UPDATE on the table); the
+    :class:`~core.errors.Unavailable` of the router when the server is down."""
     server = engine.url.render_as_string(hide_password=True)
     if server in _LOADED and not force:
         return 0
     changed = 0
-    async with engine.begin() as conn:
-        # Concurrent first loads (workers, API nodes) queue here instead of racing on CREATE TABLE.
-        await conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('oh-badge-definitions'))"))
-        await conn.run_sync(lambda sync: D.create(sync, checkfirst=True))
-        for badge in catalogue():
-            row = {
-                "code": badge.code,
-                "name": badge.name,
-                "description": badge.description,
-                "rule": msgspec.to_builtins(badge.rule),
-                "valid_days": badge.valid_days,
-                "active": badge.active,
-            }
-            upsert = insert(D).values(**row)
-            fields = ("name", "description", "rule", "valid_days", "active")
-            done = await conn.execute(
-                upsert.on_conflict_do_update(
-                    index_elements=[D.c.code],
-                    set_={**{f: upsert.excluded[f] for f in fields}, "updated_at": sa.func.now()},
-                    where=sa.tuple_(*(D.c[f] for f in fields)).is_distinct_from(
-                        sa.tuple_(*(upsert.excluded[f] for f in fields))
-                    ),
+    # Its own transaction whatever the engine's isolation (a read connection's is autocommit):
+    # the advisory lock below must hold until the load commits.
+    try:
+        async with engine.execution_options(isolation_level="READ COMMITTED").begin() as conn:
+            # Concurrent first loads (workers, API nodes) queue here instead of racing on CREATE TABLE.
+            await conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('oh-badge-definitions'))"))
+            may = (await conn.execute(_PRIVILEGES)).one()
+            if not (may.can_write if may.present else may.can_create):
+                raise _refusal(may.role, may.present)
+            await conn.run_sync(lambda sync: D.create(sync, checkfirst=True))
+            for badge in catalogue():
+                row = {
+                    "code": badge.code,
+                    "name": badge.name,
+                    "description": badge.description,
+                    "rule": msgspec.to_builtins(badge.rule),
+                    "valid_days": badge.valid_days,
+                    "active": badge.active,
+                }
+                upsert = insert(D).values(**row)
+                fields = ("name", "description", "rule", "valid_days", "active")
+                done = await conn.execute(
+                    upsert.on_conflict_do_update(
+                        index_elements=[D.c.code],
+                        set_={**{f: upsert.excluded[f] for f in fields}, "updated_at": sa.func.now()},
+                        where=sa.tuple_(*(D.c[f] for f in fields)).is_distinct_from(
+                            sa.tuple_(*(upsert.excluded[f] for f in fields))
+                        ),
+                    )
                 )
-            )
-            changed += done.rowcount
+                changed += done.rowcount
+    except Exception as exc:
+        if is_server_down(exc):
+            raise Unavailable(f"database server {engine.url.host}:{engine.url.port} is unavailable") from exc
+        raise
     _LOADED.add(server)
     return changed
 
@@ -204,7 +250,7 @@ def _met(rule: Rule, standing: Standing, count: int) -> bool:
 async def held_badges(conn: AsyncConnection, player_id: uuid.UUID, now: datetime) -> list[Any]:
     """The player's unexpired badges with their definitions, newest first."""
     query = (
-        sa.select(PB.c.badge, D.c.name, D.c.description, PB.c.awarded_at, PB.c.expires_at)
+        sa.select(PB.c.badge.label("code"), D.c.name, D.c.description, PB.c.awarded_at, PB.c.expires_at)
         .select_from(PB.outerjoin(D, D.c.code == PB.c.badge))
         .where(PB.c.player_id == player_id, sa.or_(PB.c.expires_at.is_(None), PB.c.expires_at > now))
         .order_by(PB.c.awarded_at.desc(), PB.c.id.desc())

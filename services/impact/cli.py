@@ -11,7 +11,7 @@ from rich.markup import escape
 
 from core.cli import ACTOR, console, err, print_json
 from core.codes import check_code
-from core.errors import AppError
+from core.errors import AppError, NotFound
 from core.routing import Router
 from services.impact import badges, rules
 from services.impact.rules import ImpactPolicy
@@ -48,12 +48,34 @@ def policy(
 
 
 @impact_app.command("sync-badges")
-def sync_badges() -> None:
-    """Create public.badge_definitions on every database server and load the shipped definitions."""
+def sync_badges(
+    server: Annotated[
+        list[str] | None, typer.Option("--server", help="Only this database server (repeat for more); default: all")
+    ] = None,
+) -> None:
+    """Create public.badge_definitions on every database server and load the shipped definitions.
 
-    async def go(r: Router) -> dict[str, int]:
-        engines = await r.server_engines()
-        return {alias: await badges.ensure_catalogue(engine, force=True) for alias, engine in engines.items()}
+    A server whose role may not do that (CREATE on schema public for the first load) is named
+    with the grant it needs; the command then exits with 1 after trying the others."""
 
-    for alias, changed in run(go).items():
-        console.print(f"server {escape(alias)}: {changed} definition{'' if changed == 1 else 's'} added or changed")
+    async def go(r: Router) -> dict[str, int | AppError]:
+        known = await r.servers()
+        if unknown := sorted(set(server or ()) - set(known)):
+            raise NotFound(f"unknown database server {', '.join(map(repr, unknown))}")
+        out: dict[str, int | AppError] = {}
+        for alias in server or sorted(known):
+            try:
+                out[alias] = await badges.ensure_catalogue(await r.engine(alias), force=True)
+            except AppError as exc:
+                out[alias] = exc
+        return out
+
+    failed = False
+    for alias, result in run(go).items():
+        if isinstance(result, AppError):
+            failed = True
+            err.print(f"[red]error[/red] server {escape(alias)}: {escape(result.detail)}", soft_wrap=True)
+        else:
+            console.print(f"server {escape(alias)}: {result} definition{'' if result == 1 else 's'} added or changed")
+    if failed:
+        raise typer.Exit(1)

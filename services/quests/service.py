@@ -1,3 +1,5 @@
+"""Quests (what a player can do in a zone) and assignments (a player's run at a quest)."""
+
 from __future__ import annotations
 
 import math
@@ -10,21 +12,18 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.errors import Conflict, InvalidInput, NotFound
-from core.geo import EARTH_RADIUS_M
+from core.geo import distance_sql
 from core.pagination import decode_cursor, decode_time_cursor, encode_cursor, time_cursor
+from services.players.service import ensure_player
 from services.quests.dto import Assignment, Quest, QuestIn
 from services.quests.models import OPEN, assignments, quests
 from services.zones.models import zones
 
 
 def distance_m(lat: float, lng: float) -> sa.ColumnElement[float]:
-    """Great-circle (haversine) distance in metres from a point to each zone's centre, in SQL."""
-    rlat, rlng = math.radians(lat), math.radians(lng)
-    zlat, zlng = sa.func.radians(zones.c.lat), sa.func.radians(zones.c.lng)
-    a = sa.func.power(sa.func.sin((zlat - rlat) / 2), 2) + math.cos(rlat) * sa.func.cos(zlat) * sa.func.power(
-        sa.func.sin((zlng - rlng) / 2), 2
-    )
-    return 2 * EARTH_RADIUS_M * sa.func.asin(sa.func.sqrt(sa.func.least(1.0, a)))
+    """Great-circle distance in metres from a point to each zone's centre, in SQL (never raises
+    for a stored finite value; see :func:`core.geo.distance_sql`)."""
+    return distance_sql(zones.c.lat, zones.c.lng, lat, lng)
 
 
 def _mine(player_id: uuid.UUID) -> tuple[sa.ScalarSelect[Any], sa.ScalarSelect[Any]]:
@@ -47,23 +46,15 @@ def _mine(player_id: uuid.UUID) -> tuple[sa.ScalarSelect[Any], sa.ScalarSelect[A
     return latest, done
 
 
+_QUEST_FIELDS = tuple(f for f in Quest.__struct_fields__ if f not in ("my_status", "my_completions", "distance_m"))
+
+
 def _quest(row: Any, distance: float | None = None) -> Quest:
+    m = row._mapping
     return Quest(
-        row.id,
-        row.zone_id,
-        row.title,
-        row.description,
-        row.type,
-        row.category,
-        row.base_xp,
-        row.base_tokens,
-        row.difficulty,
-        row.starts_at,
-        row.ends_at,
-        row.max_completions,
-        row.created_at,
-        my_status=row.my_status or "available",
-        my_completions=row.my_completions,
+        **{f: m[f] for f in _QUEST_FIELDS},
+        my_status=m["my_status"] or "available",
+        my_completions=m["my_completions"],
         distance_m=distance,
     )
 
@@ -150,6 +141,8 @@ async def list_quests(
         first, last_id = decode_cursor(cursor, 2)
         try:
             key: Any = float(first) if where.near is not None else datetime.fromisoformat(first)
+            if isinstance(key, float) and not math.isfinite(key):
+                raise ValueError(first)
             query = query.where(sa.tuple_(*order) > sa.tuple_(sa.literal(key), sa.literal(uuid.UUID(last_id))))
         except ValueError:
             raise InvalidInput("malformed cursor") from None
@@ -166,7 +159,9 @@ async def list_quests(
 
 
 async def start_quest(conn: AsyncConnection, quest_id: uuid.UUID, player_id: uuid.UUID) -> tuple[Assignment, bool]:
-    """Start (or return the already open) assignment; ``True`` when it was created now."""
+    """Start (or return the already open) assignment; ``True`` when it was created now. The
+    player gets a player row in this territory if it has none yet."""
+    await ensure_player(conn, player_id)
     quest = (await conn.execute(sa.select(quests).where(quests.c.id == quest_id).with_for_update())).first()
     if quest is None:
         raise NotFound(f"quest {quest_id} does not exist in this territory")
@@ -194,7 +189,7 @@ async def start_quest(conn: AsyncConnection, quest_id: uuid.UUID, player_id: uui
 _ASSIGNMENT = sa.select(
     assignments.c.id,
     assignments.c.quest_id,
-    quests.c.title,
+    quests.c.title.label("quest_title"),
     assignments.c.status,
     assignments.c.started_at,
     assignments.c.submitted_at,
@@ -202,9 +197,14 @@ _ASSIGNMENT = sa.select(
 ).select_from(assignments.join(quests, quests.c.id == assignments.c.quest_id))
 
 
+def _assignment(row: Any) -> Assignment:
+    m = row._mapping
+    return Assignment(**{f: m[f] for f in Assignment.__struct_fields__})
+
+
 async def get_assignment(conn: AsyncConnection, assignment_id: uuid.UUID) -> Assignment:
     row = (await conn.execute(_ASSIGNMENT.where(assignments.c.id == assignment_id))).one()
-    return Assignment(*row)
+    return _assignment(row)
 
 
 async def history(
@@ -216,7 +216,7 @@ async def history(
         key = decode_time_cursor(cursor)
         query = query.where(sa.tuple_(assignments.c.started_at, assignments.c.id) < key)
     rows = [
-        Assignment(*r)
+        _assignment(r)
         for r in await conn.execute(
             query.order_by(assignments.c.started_at.desc(), assignments.c.id.desc()).limit(limit + 1)
         )

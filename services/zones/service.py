@@ -1,3 +1,5 @@
+"""Zones: create one (emits ``zone.created``), list a territory's zones."""
+
 from __future__ import annotations
 
 import uuid
@@ -13,11 +15,11 @@ from services.zones.models import zones
 
 
 def _zone(row: Any) -> Zone:
-    # select(zones) yields the columns in Zone's field order; positional is the fast path.
-    return Zone(*row)
+    m = row._mapping
+    return Zone(**{f: m[f] for f in Zone.__struct_fields__})
 
 
-async def create_zone(conn: AsyncConnection, territory: str, data: ZoneIn) -> Zone:
+async def create_zone(conn: AsyncConnection, data: ZoneIn) -> Zone:
     row = (
         await conn.execute(
             zones.insert()

@@ -1,8 +1,10 @@
-"""The impact worker: pays each approved proof once, then levels, badges and notifications.
+"""Impact: what a territory's proofs pay and what a player stands at.
 
-Approvals arrive as ``proof.verified`` (decision ``auto_approved``) and ``proof.validated`` (the
-community). Each handler runs in the territory's transaction with the consumer's inbox row, so
-a redelivered event does nothing; and the ``payouts`` primary key (the proof id) makes a proof
+:func:`pay` pays each approved proof once, then levels, badges and notifications; the
+consumers (:mod:`services.impact.consumers`) call it for ``proof.verified`` (decision
+``auto_approved``) and ``proof.validated`` (the community). Each handler runs in the
+territory's transaction with the consumer's inbox row, so a redelivered event does nothing;
+and the ``payouts`` primary key (the proof id) makes a proof
 pay once whatever events name it: an auto-approved proof the community validates later is not
 paid again (it is marked validated, and the player told). Everything a payout writes — the
 payout row, the ledger entry and balances, ``players.xp``/``level``, badges, notifications and
@@ -14,6 +16,7 @@ counts are computed from a stable history.
 
 from __future__ import annotations
 
+import inspect
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,10 +28,11 @@ import structlog
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.events.consumers import Consumer
-from core.events.envelope import Event
+from core.auth import Identity
 from core.events.outbox import emit
+from core.routing import territory_of
 from services.impact import badges, rules
+from services.impact.dto import Badge, HeldBadge, Level, LevelCurve, PolicyOut, Standing
 from services.impact.models import payouts
 from services.ledger import service as ledger
 from services.ledger.models import balances
@@ -37,9 +41,11 @@ from services.players.models import players
 from services.players.service import ensure_player
 from services.proofs.models import proofs
 from services.quests.models import quests
-from territories.policy import policy_from, stored_policy
+from territories.policy import policy_from, read_policy, stored_policy
 
 log = structlog.get_logger(__name__)
+FORMULA = inspect.cleandoc(rules.__doc__ or "")
+LEVEL_FORMULA = "xp_for_level(n) = round(level_base * (n - 1) ** level_exponent)"
 Clock = Callable[[], datetime]
 _LOCK = sa.text("SELECT pg_advisory_xact_lock(hashtextextended('oh-impact:' || :player, 0))")
 # Proof statuses that may be paid, by what approved them.
@@ -302,36 +308,38 @@ async def _award(conn: AsyncConnection, a: Approval, level: int, streak: int, no
         )
 
 
-# --- consumers ------------------------------------------------------------------------------
-async def _ready(conn: AsyncConnection) -> bool:
-    """Whether the server's badge definitions are there (loaded once per server and process).
-    Without them proofs are still paid; badges are caught up at the player's next payout."""
-    try:
-        await badges.ensure_catalogue(conn.engine)
-    except Exception as exc:
-        log.warning("badge definitions unavailable; paying without badges", error=f"{type(exc).__name__}: {exc}")
-        return False
-    return True
+# --- what the API shows -------------------------------------------------------------------
+async def policy(conn: AsyncConnection) -> PolicyOut:
+    """The territory's impact policy (defaults filled in) with the documented formula."""
+    return PolicyOut(territory_of(conn), await read_policy(conn, rules.KEY, rules.ImpactPolicy), FORMULA)
 
 
-async def on_verified(conn: AsyncConnection, event: Event) -> None:
-    if event.data["decision"] != "auto_approved":
-        return
-    ready = await _ready(conn)
-    d = event.data
-    ids = (uuid.UUID(d["proof_id"]), uuid.UUID(d["player_id"]), uuid.UUID(d["quest_id"]))
-    await pay(conn, Approval(event.territory, *ids, "auto_approved"), with_badges=ready)
+async def level_curve(conn: AsyncConnection, up_to: int | None = None) -> LevelCurve:
+    """Total XP to reach each level, up to ``up_to`` (at most the policy's ``max_level``)."""
+    p = await read_policy(conn, rules.KEY, rules.ImpactPolicy)
+    last = min(up_to or p.max_level, p.max_level)
+    levels = [Level(n, rules.xp_for_level(p, n)) for n in range(1, last + 1)]
+    return LevelCurve(territory_of(conn), LEVEL_FORMULA, p.level_base, p.level_exponent, p.max_level, levels)
 
 
-async def on_validated(conn: AsyncConnection, event: Event) -> None:
-    ready = await _ready(conn)
-    d = event.data
-    ids = (uuid.UUID(d["proof_id"]), uuid.UUID(d["player_id"]), uuid.UUID(d["quest_id"]))
-    extras = (d.get("duration_minutes"), d.get("beneficiaries"))
-    await pay(conn, Approval(event.territory, *ids, "validated", *extras), with_badges=ready)
+async def list_badges(conn: AsyncConnection) -> list[Badge]:
+    """The active badges of the connection's server (loaded there first if needed)."""
+    await badges.ensure_catalogue(conn.engine)
+    return [Badge(b.code, b.name, b.description, b.rule, b.valid_days) for b in await badges.definitions(conn)]
 
 
-CONSUMERS = [
-    Consumer("impact-verified", "oh.*.proof.verified", on_verified),
-    Consumer("impact-validated", "oh.*.proof.validated", on_validated),
-]
+async def standing(conn: AsyncConnection, identity: Identity, now: datetime | None = None) -> Standing:
+    """The caller's level, XP, Heart tokens and unexpired badges in the connection's territory."""
+    await badges.ensure_catalogue(conn.engine)
+    p = await read_policy(conn, rules.KEY, rules.ImpactPolicy)
+    tokens, xp = await ledger.get_balance(conn, ledger.player_account(identity.user_id))
+    held = await badges.held_badges(conn, identity.user_id, now or utcnow())
+    level = rules.level_for(p, xp)
+    return Standing(
+        territory_of(conn),
+        level,
+        xp,
+        tokens,
+        _next(p, level),
+        [HeldBadge(**{f: h._mapping[f] for f in HeldBadge.__struct_fields__}) for h in held],
+    )

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+import msgspec
+
+from services.impact.badges import Rule
+from services.impact.rules import ImpactPolicy
+
+
+class PolicyOut(msgspec.Struct):
+    territory: str
+    policy: ImpactPolicy
+    formula: str
+
+
+class Level(msgspec.Struct):
+    level: int
+    xp: int  # total XP needed to reach it
+
+
+class LevelCurve(msgspec.Struct):
+    territory: str
+    formula: str
+    level_base: int
+    level_exponent: float
+    max_level: int
+    levels: list[Level]
+
+
+class Badge(msgspec.Struct):
+    code: str
+    name: str
+    description: str
+    rule: Rule
+    valid_days: int | None
+
+
+class HeldBadge(msgspec.Struct):
+    code: str
+    name: str | None
+    description: str | None
+    awarded_at: datetime
+    expires_at: datetime | None
+
+
+class Standing(msgspec.Struct):
+    territory: str
+    level: int
+    xp: int
+    tokens: int
+    next_level_xp: int | None  # total XP for the next level (None at the top)
+    badges: list[HeldBadge]
