@@ -456,3 +456,50 @@ async def test_sync_badges_without_create_on_public_names_the_grant(env: Env, ro
     assert refused.returncode == 1 and "Traceback" not in refused.stderr
     assert f"GRANT SELECT, INSERT, UPDATE ON public.badge_definitions TO {other_role}" in refused.stderr
     assert "unknown database server 'nope'" in env.cli("impact", "sync-badges", "--server", "nope", check=False).stderr
+
+
+async def test_declared_measures_count_once_witnesses_validate(
+    env: Env, router: Router, node: Node, impact_worker: Proc
+) -> None:
+    """A proof carries what the player declared (3 hours, 7 people helped) from the upload to
+    the payout: a moderator's (or the community's) validation pays the duration and
+    beneficiaries multipliers; an automatic approval of the same claim does not. Paid proofs
+    show when they were paid."""
+    from services.proofs import service as lifecycle
+    from services.social import service as social
+
+    code = await new_territory(router, "a")
+    quest_id, _ = await quest_in(node, code)  # difficulty 3: x1.5
+    territory = await router.lookup(code)
+
+    async def declared(player: uuid.UUID, decision: str) -> uuid.UUID:
+        content = uuid.uuid4().bytes
+        stored = Stored(cid_of(content), hashlib.sha256(content).hexdigest(), len(content), "video/mp4", "video",
+                        None, None, None, None, {})  # fmt: skip
+        async with router.transaction(territory) as conn:
+            await ensure_player(conn, player)
+            await start_quest(conn, quest_id, player)
+            assignment = await open_assignment(conn, quest_id, player)
+            place = Place(*BEACH, 5.0, datetime.now(UTC) - timedelta(minutes=5))
+            accepted = await lifecycle.submit(
+                conn, assignment, quest_id, player, place, stored, lifecycle.Measures(180, 7)
+            )
+            row = await lifecycle.lock_proof(conn, accepted.proof_id)
+            await lifecycle.verified(conn, row, decision, 50 if decision == "needs_community" else 95, [])  # type: ignore[arg-type]
+        return accepted.proof_id
+
+    witnessed = await declared(uuid.uuid4(), "needs_community")
+    async with router.transaction(territory) as conn:
+        await social.settle(conn, witnessed, "validated", uuid.uuid4(), "saw the class being taught")
+    by_people = await paid(env, "a", code, witnessed)
+    assert (by_people["m"]["duration"], by_people["m"]["beneficiaries"], by_people["source"]) == (1.2, 1.3, "validated")
+    assert by_people["xp"] == round(50 * 1.5 * 1.2 * 1.3)
+
+    automatic = await declared(uuid.uuid4(), "auto_approved")
+    by_machine = await paid(env, "a", code, automatic)
+    assert (by_machine["m"]["duration"], by_machine["m"]["beneficiaries"]) == (1.0, 1.0)
+
+    for proof_id in (witnessed, automatic):
+        shown = rows(env.dsn_a, f"SELECT paid_at, duration_minutes, beneficiaries FROM territory_{code}.proofs "
+                     "WHERE id = %s", proof_id)  # fmt: skip
+        assert shown[0][0] is not None and shown[0][1:] == (180, 7)

@@ -39,6 +39,7 @@ from services.ledger.models import balances
 from services.notifications.service import notify
 from services.players.models import players
 from services.players.service import ensure_player
+from services.proofs import service as lifecycle
 from services.proofs.models import proofs
 from services.quests.models import quests
 from territories.policy import policy_from, read_policy, stored_policy
@@ -200,11 +201,10 @@ async def pay(conn: AsyncConnection, approval: Approval, *, with_badges: bool = 
         await _leveled_up(conn, a, policy, level, previous, xp)
     if with_badges:
         await _award(conn, a, level, streak, now)
-    await emit(
+    await lifecycle.paid(
         conn,
-        "payout.made",
+        a.proof_id,
         {
-            "proof_id": str(a.proof_id),
             "player_id": str(a.player_id),
             "quest_id": str(a.quest_id),
             "zone_id": str(row.zone_id),
