@@ -122,6 +122,16 @@ _DESCRIPTIONS = {
 }
 
 
+# What every territory-scoped route can answer (the ``territory`` dependency): no or a bad token,
+# no role in that territory, an unknown one, a suspended one, too many requests, its server down.
+TERRITORY_ROUTE = (401, 403, 404, 423, 429, 503)
+
+
+def territory_errors(*extra: int) -> dict[int, ResponseSpec]:
+    """OpenAPI error entries of a territory-scoped route: :data:`TERRITORY_ROUTE` and ``extra``."""
+    return error_responses(*TERRITORY_ROUTE, *extra)
+
+
 def error_responses(*statuses: int) -> dict[int, ResponseSpec]:
     """OpenAPI entries for the errors a route can answer (all with :class:`ErrorBody`)."""
     return {

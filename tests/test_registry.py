@@ -155,3 +155,15 @@ def test_env_example_lists_every_setting() -> None:
     text = (Path(__file__).resolve().parent.parent / ".env.example").read_text()
     for name in env_names():
         assert f"{name}=" in text, f"{name} missing from .env.example"
+
+
+async def test_territory_show_speaks_json_like_list(env: Env, router: Router) -> None:
+    """`territory show CODE --json` gives the same record as `territory list --json`; without
+    it, a table for people (as `list` and `server list` do)."""
+    listed = {t["code"]: t for t in json.loads(env.cli("territory", "list", "--json").stdout)}
+    shown = json.loads(env.cli("territory", "show", "dk", "--json").stdout)
+    assert shown == listed["dk"]
+    table = env.cli("territory", "show", "dk").stdout
+    assert "territory_dk" in table and not table.lstrip().startswith("{")
+    missing = env.cli("territory", "show", "zz_none", "--json", check=False)
+    assert missing.returncode == 1 and "unknown territory" in missing.stderr

@@ -7,13 +7,13 @@ from typing import Any
 from litestar import Controller, Request, get
 from litestar.di import NamedDependency
 
-from core.errors import error_responses
+from core.errors import territory_errors
 from core.http import Conn
 from core.pagination import Cursor, Limit, page_size
 from services.activity import service
 from services.activity.dto import ActivityPage
 
-READ_ERRORS = error_responses(401, 403, 404, 423, 429, 503)
+READ_ERRORS = territory_errors()
 
 
 class ActivityController(Controller):

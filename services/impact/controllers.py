@@ -9,12 +9,12 @@ from litestar.di import NamedDependency
 from litestar.params import QueryParameter
 
 from core.auth import Identity
-from core.errors import error_responses
+from core.errors import territory_errors
 from core.http import Conn
 from services.impact import service
 from services.impact.dto import Badge, LevelCurve, PolicyOut, Standing
 
-READ_ERRORS = error_responses(401, 403, 404, 423, 429, 503)
+READ_ERRORS = territory_errors()
 
 
 class ImpactController(Controller):

@@ -10,7 +10,7 @@ from litestar.params import QueryParameter
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.auth import Identity
-from core.errors import error_responses
+from core.errors import territory_errors
 from services.leaderboards import keys, service
 from services.leaderboards.dto import Leaderboard
 
@@ -20,7 +20,7 @@ class LeaderboardController(Controller):
     tags = ["leaderboards"]
 
     @get(
-        responses=error_responses(401, 403, 404, 423, 429, 503),
+        responses=territory_errors(),
         summary="Players by XP earned from approved proofs: all time, a day or an ISO week (UTC)",
         description="Ties are ordered by player id. `me` is the caller's own rank on the same board.",
     )

@@ -24,7 +24,7 @@ from litestar.response import Stream
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.auth import Identity
-from core.errors import error_responses
+from core.errors import territory_errors
 from core.pagination import Cursor, Limit, page_size
 from core.routing import Router, Territory
 from services.ledger import keys as ledger_keys
@@ -52,9 +52,9 @@ AccountParam = Annotated[
 ]
 NDJSON = "application/x-ndjson"
 Db = NamedDependency[AsyncConnection]
-READ_ERRORS = error_responses(401, 403, 404, 423, 429, 503)
+READ_ERRORS = territory_errors()
 # Proofs and consistency: 409 when the ledger's stored hashes are damaged.
-PROOF_ERRORS = error_responses(401, 403, 404, 409, 423, 429, 503)
+PROOF_ERRORS = territory_errors(409)
 
 
 def provide_exports(request: Request[Any, Any, Any], router: NamedDependency[Router]) -> LedgerExports:

@@ -11,14 +11,14 @@ from litestar.response import ServerSentEvent
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.auth import Identity
-from core.errors import NotFound, error_responses
+from core.errors import NotFound, territory_errors
 from core.pagination import Cursor, Limit, page_size
 from core.routing import Router, Territory
 from services.notifications import live, service
 from services.notifications.dto import Marked, Notification, NotificationPage
 
 # Only the caller's own notifications: any signed-in user of the territory may ask (no role needed).
-ERRORS = error_responses(401, 403, 404, 423, 429, 503)
+ERRORS = territory_errors()
 NotificationId = Annotated[int, PathParameter(ge=1, le=2**62)]
 Db = NamedDependency[AsyncConnection]
 Tx = NamedDependency[AsyncConnection]

@@ -6,12 +6,12 @@ from litestar import Controller, get
 from litestar.di import NamedDependency
 
 from core.auth import Identity
-from core.errors import error_responses
+from core.errors import territory_errors
 from core.http import Conn
 from services.players import service
 from services.players.dto import Me
 
-READ_ERRORS = error_responses(401, 403, 404, 423, 429, 503)
+READ_ERRORS = territory_errors()
 
 
 class PlayerController(Controller):

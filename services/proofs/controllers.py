@@ -16,7 +16,7 @@ from litestar.params import Body, HeaderParameter, PathParameter, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.auth import Identity, require_role
-from core.errors import AppError, Forbidden, InvalidInput, error_responses
+from core.errors import AppError, Forbidden, InvalidInput, territory_errors
 from core.evidence import allowed_types
 from core.geo import check_point
 from core.http import EVIDENCE_UPLOAD
@@ -40,8 +40,8 @@ from services.proofs.service import (
 )
 
 ProofStatus = Literal["submitted", "auto_approved", "needs_community", "rejected", "validated", "invalidated"]
-READ_ERRORS = error_responses(401, 403, 404, 423, 429, 503)
-SUBMIT_ERRORS = error_responses(401, 403, 404, 409, 413, 415, 422, 423, 429, 503)
+READ_ERRORS = territory_errors()
+SUBMIT_ERRORS = territory_errors(409, 413, 415, 422)
 
 
 class PayloadTooLarge(AppError):

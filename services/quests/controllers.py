@@ -13,7 +13,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from core.auth import Identity, require_role
-from core.errors import InvalidInput, error_responses
+from core.errors import InvalidInput, territory_errors
 from core.geo import coordinate
 from core.http import Conn
 from core.idempotency import IdempotencyKey, answer_once
@@ -22,11 +22,11 @@ from core.routing import Territory
 from services.quests.dto import Assignment, AssignmentPage, Quest, QuestIn, QuestPage, QuestType
 from services.quests.service import QuestFilter, create_quest, get_quest, history, list_quests, start_quest
 
-READ_ERRORS = error_responses(401, 403, 404, 423, 429, 503)
+READ_ERRORS = territory_errors()
 # 403: the caller lacks the role (operator to create, player to start); 422: idempotency key reused.
-WRITE_ERRORS = error_responses(401, 403, 404, 422, 423, 429, 503)
+WRITE_ERRORS = territory_errors(422)
 START_ERRORS = {
-    **error_responses(401, 403, 404, 409, 423, 429, 503),
+    **territory_errors(409),
     200: ResponseSpec(data_container=Assignment, description="Already started: the open assignment"),
 }
 

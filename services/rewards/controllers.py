@@ -10,17 +10,17 @@ from litestar.params import JSONBody, PathParameter, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.auth import Identity, require_role
-from core.errors import error_responses
+from core.errors import territory_errors
 from core.idempotency import IdempotencyKey, answer_once
 from core.pagination import Cursor, Limit, page_size
 from core.routing import Territory
 from services.rewards import service
 from services.rewards.dto import Redemption, RedemptionPage, Reward, RewardIn, RewardPage, RewardPatch
 
-READ_ERRORS = error_responses(401, 403, 404, 423, 429, 503)
+READ_ERRORS = territory_errors()
 # Writes: 422 an Idempotency-Key reused for another request, 409 a purchase refused.
-CREATE_ERRORS = error_responses(401, 403, 404, 422, 423, 429, 503)
-REDEEM_ERRORS = error_responses(401, 403, 404, 409, 422, 423, 429, 503)
+CREATE_ERRORS = territory_errors(422)
+REDEEM_ERRORS = territory_errors(409, 422)
 Db = NamedDependency[AsyncConnection]
 Tx = NamedDependency[AsyncConnection]
 RewardId = Annotated[uuid.UUID, PathParameter()]

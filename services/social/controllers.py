@@ -9,7 +9,7 @@ from litestar.params import JSONBody, PathParameter
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.auth import Identity, require_role
-from core.errors import Conflict, Forbidden, error_responses
+from core.errors import Conflict, Forbidden, territory_errors
 from core.routing import Territory
 from services.players.service import ensure_player
 from services.proofs.service import get_proof, lock_proof
@@ -24,7 +24,7 @@ class SocialController(Controller):
 
     @get(
         "/api/proofs/{proof_id:uuid}/votes",
-        responses=error_responses(401, 403, 404, 423, 429, 503),
+        responses=territory_errors(),
         summary="Votes on a proof and where the quorum stands",
     )
     async def votes(
@@ -40,7 +40,7 @@ class SocialController(Controller):
     @post(
         "/api/proofs/{proof_id:uuid}/votes",
         status_code=200,
-        responses=error_responses(400, 401, 403, 404, 409, 423, 429, 503),
+        responses=territory_errors(400, 409),
         summary="Vote as a witness (agree / disagree); a second vote replaces the first",
         description="Players of the territory, not the proof's author. Reaching the territory's quorum "
         "(GET /api/proofs/{id}/votes shows it) validates or rejects the proof.",
@@ -69,7 +69,7 @@ class SocialController(Controller):
     @post(
         "/api/proofs/{proof_id:uuid}/settle",
         status_code=200,
-        responses=error_responses(400, 401, 403, 404, 409, 423, 429, 503),
+        responses=territory_errors(400, 409),
         summary="Settle a proof as a moderator (a dispute, or too few witnesses)",
     )
     async def settle(
@@ -87,7 +87,7 @@ class SocialController(Controller):
     @post(
         "/api/social/link-code",
         status_code=201,
-        responses=error_responses(401, 403, 404, 423, 429, 503),
+        responses=territory_errors(),
         summary="A one-time code that links a Matrix account to the caller's player",
         description="Send `!link CODE` to the territory's bot in a direct message, or post it in a zone room, "
         "from the Matrix account to link (any homeserver). Users who sign in to the territory's own homeserver "
@@ -115,7 +115,7 @@ class SocialController(Controller):
 
     @get(
         "/api/social/links",
-        responses=error_responses(401, 403, 404, 423, 429, 503),
+        responses=territory_errors(),
         summary="The Matrix accounts linked to the caller's player",
     )
     async def links(

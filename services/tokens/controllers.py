@@ -9,7 +9,7 @@ from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParam
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.auth import Identity, require_role
-from core.errors import error_responses
+from core.errors import error_responses, territory_errors
 from core.idempotency import IdempotencyKey, answer_once
 from core.pagination import Cursor, Limit, page_size
 from core.routing import Router, Territory
@@ -29,8 +29,8 @@ from services.tokens.dto import (
 )
 from services.tokens.service import GlobalPools
 
-READ_ERRORS = error_responses(401, 403, 404, 423, 429, 503)
-WRITE_ERRORS = error_responses(401, 403, 404, 409, 422, 423, 429, 503)
+READ_ERRORS = territory_errors()
+WRITE_ERRORS = territory_errors(409, 422)
 # The global pool reads every territory's ledger, not the caller's: no X-Territory, so no 403/404/423.
 GLOBAL_ERRORS = error_responses(401, 429, 503)
 Db = NamedDependency[AsyncConnection]

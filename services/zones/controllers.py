@@ -10,7 +10,7 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from core.auth import Identity, require_role
-from core.errors import error_responses
+from core.errors import territory_errors
 from core.http import Conn
 from core.idempotency import IdempotencyKey, answer_once
 from core.pagination import Cursor, Limit, page_size
@@ -18,9 +18,9 @@ from core.routing import Territory
 from services.zones.dto import Zone, ZoneIn, ZonePage
 from services.zones.service import create_zone, list_zones
 
-READ_ERRORS = error_responses(401, 403, 404, 423, 429, 503)
+READ_ERRORS = territory_errors()
 # 403: the caller is not an operator of the territory; 422: an idempotency key reused with another body.
-WRITE_ERRORS = error_responses(401, 403, 404, 422, 423, 429, 503)
+WRITE_ERRORS = territory_errors(422)
 
 
 class ZoneController(Controller):
