@@ -68,6 +68,14 @@ def revoke(
     console.print("revoked" if removed else "that person did not have that role")
 
 
+@auth_app.command("ensure-key")
+def ensure_key() -> None:
+    """Make the node's token signing key if there is none, or a new one when it is due for
+    rotation (idempotent; run once before the replicas start, as compose's migrate job does)."""
+    ring = node_keys(get_settings()).ensure_current()
+    console.print(f"signing key {ring.current.kid}")
+
+
 @auth_app.command("rotate-key")
 def rotate_key() -> None:
     """Start signing access tokens with a new key; the old one stays published until its tokens expire."""
