@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from core.settings import Settings
+
+S = TypeVar("S")
 
 territory_metadata = sa.MetaData()
 # Tables of the registry's own schema (registry, identity), on the registry's server.
@@ -63,3 +66,11 @@ async def scoped_transaction(engine: AsyncEngine, schema: str) -> AsyncIterator[
     async with engine.begin() as conn:
         await scope(conn, schema)
         yield conn
+
+
+def row_to(cls: type[S], row: Any, **given: Any) -> S:
+    """A msgspec struct from a result row, each field from the column of its name (the row's
+    other columns are ignored; ``given`` fields are not read from it). Never by position: a
+    column added to a query cannot shift the fields."""
+    m = row._mapping
+    return cls(**{f: m[f] for f in cls.__struct_fields__ if f not in given}, **given)  # type: ignore[attr-defined]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core.db import row_to
 from core.pagination import decode_int_cursor, encode_cursor
 from services.activity.dto import ActivityItem
 from services.activity.models import activity
@@ -17,5 +18,5 @@ async def feed(conn: AsyncConnection, *, limit: int, cursor: str | None) -> tupl
     if cursor:
         query = query.where(activity.c.id < decode_int_cursor(cursor))
     rows = (await conn.execute(query)).all()
-    items = [ActivityItem(**{f: r._mapping[f] for f in ActivityItem.__struct_fields__}) for r in rows[:limit]]
+    items = [row_to(ActivityItem, r) for r in rows[:limit]]
     return items, (encode_cursor(str(items[-1].id)) if len(rows) > limit else None)

@@ -29,6 +29,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.auth import Identity
+from core.db import row_to
 from core.events.outbox import emit
 from core.routing import territory_of
 from services.impact import badges, rules
@@ -341,5 +342,5 @@ async def standing(conn: AsyncConnection, identity: Identity, now: datetime | No
         xp,
         tokens,
         _next(p, level),
-        [HeldBadge(**{f: h._mapping[f] for f in HeldBadge.__struct_fields__}) for h in held],
+        [row_to(HeldBadge, h) for h in held],
     )

@@ -34,6 +34,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.auth import Identity
+from core.db import row_to
 from core.errors import Conflict, NotFound
 from core.events.outbox import emit
 from core.pagination import decode_time_cursor, time_cursor
@@ -104,9 +105,7 @@ def with_evidence() -> sa.Select[Any]:
 
 def proof_from(row: Any) -> Proof:
     """A proof from a row of :func:`with_evidence`, by column name."""
-    m = row._mapping
-    info = EvidenceInfo(**{name: m[name] for name in EvidenceInfo.__struct_fields__})
-    return Proof(**{name: m[name] for name in Proof.__struct_fields__ if name != "evidence"}, evidence=info)
+    return row_to(Proof, row, evidence=row_to(EvidenceInfo, row))
 
 
 def may_see(identity: Identity, territory: str, proof: Proof) -> bool:

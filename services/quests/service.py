@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core.db import row_to
 from core.errors import Conflict, InvalidInput, NotFound
 from core.geo import distance_sql
 from core.pagination import decode_cursor, decode_time_cursor, encode_cursor, time_cursor
@@ -46,17 +47,9 @@ def _mine(player_id: uuid.UUID) -> tuple[sa.ScalarSelect[Any], sa.ScalarSelect[A
     return latest, done
 
 
-_QUEST_FIELDS = tuple(f for f in Quest.__struct_fields__ if f not in ("my_status", "my_completions", "distance_m"))
-
-
 def _quest(row: Any, distance: float | None = None) -> Quest:
     m = row._mapping
-    return Quest(
-        **{f: m[f] for f in _QUEST_FIELDS},
-        my_status=m["my_status"] or "available",
-        my_completions=m["my_completions"],
-        distance_m=distance,
-    )
+    return row_to(Quest, row, my_status=m["my_status"] or "available", distance_m=distance)
 
 
 async def create_quest(conn: AsyncConnection, data: QuestIn, created_by: uuid.UUID) -> Quest:
@@ -198,8 +191,7 @@ _ASSIGNMENT = sa.select(
 
 
 def _assignment(row: Any) -> Assignment:
-    m = row._mapping
-    return Assignment(**{f: m[f] for f in Assignment.__struct_fields__})
+    return row_to(Assignment, row)
 
 
 async def get_assignment(conn: AsyncConnection, assignment_id: uuid.UUID) -> Assignment:

@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core.db import row_to
 from core.errors import Conflict, InvalidInput, NotFound
 from core.events.outbox import emit
 from core.pagination import decode_time_cursor, time_cursor
@@ -31,11 +32,11 @@ class RewardInactive(Conflict):
 
 
 def _reward(row: Any) -> Reward:
-    return Reward(**{f: row._mapping[f] for f in Reward.__struct_fields__})
+    return row_to(Reward, row)
 
 
 def _redemption(row: Any) -> Redemption:
-    return Redemption(**{f: row._mapping[f] for f in Redemption.__struct_fields__})
+    return row_to(Redemption, row)
 
 
 async def create_reward(conn: AsyncConnection, data: RewardIn, created_by: uuid.UUID) -> Reward:

@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core.db import row_to
 from core.events.outbox import emit
 from core.pagination import decode_time_cursor, time_cursor
 from services.zones.dto import Zone, ZoneIn
@@ -15,8 +16,7 @@ from services.zones.models import zones
 
 
 def _zone(row: Any) -> Zone:
-    m = row._mapping
-    return Zone(**{f: m[f] for f in Zone.__struct_fields__})
+    return row_to(Zone, row)
 
 
 async def create_zone(conn: AsyncConnection, data: ZoneIn) -> Zone:
