@@ -21,7 +21,7 @@ from core.events.outbox import emit
 from core.events.tables import inbox
 from core.routing import Router
 from core.settings import Settings
-from services.leaderboards import boards, keys, service
+from services.leaderboards import keys, scores, service
 from services.leaderboards.service import rebuild
 from services.ledger import service as ledger
 from services.players.service import ensure_player
@@ -337,14 +337,14 @@ async def test_rebuild_counts_a_payout_racing_it_exactly_once(router: Router, en
         await snapshot_taken.wait()
     # Committed now. The consumer counts it on the old boards before the swap...
     targets = keys.targets(ns, late.zone, late.at, settings, NOW.timestamp())
-    assert await boards.apply(r, ns, late.seq, str(late.player), late.xp, targets, ledger=mirrored)
+    assert await scores.apply(r, ns, late.seq, str(late.player), late.xp, targets, ledger=mirrored)
     swap_allowed.set()
     report = await task
     assert (report.payouts, report.caught_up, report.upto) == (5, 1, late.seq - 1)
     all_time = keys.board(ns, "all", "all")
     got = [(m.decode(), int(s)) for m, s in await r.zrevrange(all_time, 0, -1, withscores=True)]
     assert got == world.expected()  # ...and after the swap it still counts once
-    assert not await boards.apply(r, ns, late.seq, str(late.player), late.xp, targets, ledger=mirrored)  # a redelivery
+    assert not await scores.apply(r, ns, late.seq, str(late.player), late.xp, targets, ledger=mirrored)  # a redelivery
     zone = keys.board(ns, keys.scope_of(late.zone), "all")
     assert int(await r.zscore(zone, str(late.player)) or 0) == sum(
         p.xp for p in world.paid if p.player == late.player and p.zone == late.zone

@@ -30,8 +30,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.settings import Settings
-from services.leaderboards import boards as redis_boards
-from services.leaderboards import keys, source
+from services.leaderboards import keys, scores, source
 from services.ledger import service as ledger
 
 BATCH = 5000
@@ -98,7 +97,7 @@ async def stage_and_swap(redis: Redis, ns: str, counted: Counted) -> None:
     """Steps 2 and 3."""
     suffix = f":rebuild:{uuid.uuid4().hex[:12]}"
     index, applied, mirrored = keys.index(ns), keys.applied(ns), keys.ledger(ns)
-    expiry_key = redis_boards.staged_expiry(ns, suffix)
+    expiry_key = scores.staged_expiry(ns, suffix)
     boards = counted.boards
     async with redis.pipeline(transaction=False) as pipe:
         for key, scores in boards.items():
@@ -117,7 +116,7 @@ async def stage_and_swap(redis: Redis, ns: str, counted: Counted) -> None:
             pipe.set(applied + suffix, _bitmap(counted.seqs), ex=STAGE_TTL)
         pipe.set(mirrored + suffix, counted.ledger, ex=STAGE_TTL)
         await pipe.execute()
-    await redis_boards.swap(redis, ns, suffix)
+    await scores.swap(redis, ns, suffix)
 
 
 async def catch_up(
@@ -137,5 +136,5 @@ async def catch_up(
             return caught_up
         for g in later:
             boards_of = keys.targets(ns, g.zone_id, g.at, settings, now())
-            caught_up += await redis_boards.apply(redis, ns, g.seq, g.player_id, g.xp, boards_of, ledger=counted.ledger)
+            caught_up += await scores.apply(redis, ns, g.seq, g.player_id, g.xp, boards_of, ledger=counted.ledger)
         after = later[-1].seq

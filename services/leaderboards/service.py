@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from core.errors import Unavailable
 from core.routing import Router, territory_of
 from core.settings import Settings
-from services.leaderboards import boards, keys, source
+from services.leaderboards import keys, scores, source
 from services.leaderboards import rebuild as recount
 from services.leaderboards.dto import Leaderboard, Rank
 from services.leaderboards.rebuild import Progress, Report
@@ -52,8 +52,8 @@ async def leaderboard(
     name = keys.period_name(period, on)
     key = keys.board(keys.prefix(settings, code), keys.scope_of(zone_id), name)
     try:
-        top = await boards.top(redis, key, limit)
-        mine = await boards.standing(redis, key, str(me))
+        top = await scores.top(redis, key, limit)
+        mine = await scores.standing(redis, key, str(me))
     except (RedisError, OSError):
         raise Unavailable(
             "leaderboards are unavailable (Redis)", headers={"Retry-After": str(settings.db.retry_after_seconds)}
@@ -88,8 +88,8 @@ async def count_payout(
     mirrored = keys.ledger_id(await ledger.genesis_hash(conn))
     boards = keys.targets(ns, g.zone_id, g.at, settings, now())
     try:
-        return await boards.apply(redis, ns, g.seq, g.player_id, g.xp, boards, ledger=mirrored)
-    except boards.OtherLedger:
+        return await scores.apply(redis, ns, g.seq, g.player_id, g.xp, boards, ledger=mirrored)
+    except scores.OtherLedger:
         log.warning("leaderboards mirror another ledger; rebuilding them from this one", territory=code)
         report = await rebuild_in(conn, redis, settings, now=now)
         log.info("leaderboards rebuilt", territory=code, payouts=report.payouts, upto=report.upto)
