@@ -98,6 +98,10 @@ def http_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[byte
 
 
 def unhandled_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    # A yield dependency (``db``, ``tx``) that turns the error thrown into it into an AppError
+    # (a dead server into Unavailable) reaches us wrapped by Litestar in an ExceptionGroup.
+    if isinstance(exc, ExceptionGroup) and len(exc.exceptions) == 1 and isinstance(exc.exceptions[0], AppError):
+        return app_error_handler(request, exc.exceptions[0])
     log.exception("unhandled error", path=request.url.path, exc_info=exc)
     return _json(500, ErrorBody("internal", "internal error"))
 

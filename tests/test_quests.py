@@ -275,7 +275,12 @@ async def test_stored_extreme_values_do_not_break_the_quest_search(node: Node, e
         # below Amager (~1405 km away) is not within 500 km; Denmark is not either.
         assert set(walked) >= set(stored[: len(TINY)]) | {stored[len(TINY) + 2]}
         assert near["id"] not in walked and far["id"] not in walked
-        for bad in ({"lat": "nan", "lng": 1}, {"lat": 1, "lng": "inf"}, {"lat": 1, "lng": 1, "radius_km": SUBNORMAL}):
+        bad_points: list[dict[str, str | float]] = [
+            {"lat": "nan", "lng": 1},
+            {"lat": 1, "lng": "inf"},
+            {"lat": 1, "lng": 1, "radius_km": SUBNORMAL},
+        ]
+        for bad in bad_points:
             assert (await c.get("/api/quests", params=bad)).status_code == 400, bad
         for key in ("nan", "inf", "-inf"):
             bad_cursor = await c.get("/api/quests", params={**params, "cursor": encode_cursor(key, str(uuid.uuid4()))})
