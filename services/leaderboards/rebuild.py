@@ -100,8 +100,8 @@ async def stage_and_swap(redis: Redis, ns: str, counted: Counted) -> None:
     expiry_key = scores.staged_expiry(ns, suffix)
     boards = counted.boards
     async with redis.pipeline(transaction=False) as pipe:
-        for key, scores in boards.items():
-            items = list(scores.items())
+        for key, by_player in boards.items():
+            items = list(by_player.items())
             for i in range(0, len(items), 1000):
                 pipe.zadd(key + suffix, dict(items[i : i + 1000]))
             pipe.expire(key + suffix, STAGE_TTL)
