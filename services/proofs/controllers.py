@@ -79,6 +79,7 @@ def _measures(form: ProofForm) -> Measures:
     return Measures(form.duration_minutes, form.beneficiaries)
 
 
+@dataclass
 class EvidenceOperation(Operation):
     """The evidence answers with the type sniffed from its bytes at upload: document each one."""
 
