@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from operator import itemgetter
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -74,3 +75,14 @@ def row_to(cls: type[S], row: Any, **given: Any) -> S:
     column added to a query cannot shift the fields."""
     m = row._mapping
     return cls(**{f: m[f] for f in cls.__struct_fields__ if f not in given}, **given)  # type: ignore[attr-defined]
+
+
+def rows_to(cls: type[S], result: Any) -> list[S]:
+    """:func:`row_to` for every row of a result: the columns are matched to the fields by name
+    once, then each struct is built from its row in that order (a list page stays cheap)."""
+    keys = list(result.keys())
+    order = [keys.index(f) for f in cls.__struct_fields__]  # type: ignore[attr-defined]
+    if order == list(range(len(order))):  # the columns already come in the fields' order
+        return [cls(*row[: len(order)]) for row in result]
+    pick = itemgetter(*order)
+    return [cls(*pick(row)) for row in result] if len(order) > 1 else [cls(row[order[0]]) for row in result]

@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.db import row_to
+from core.db import row_to, rows_to
 from core.events.outbox import emit
 from core.pagination import decode_time_cursor, time_cursor
 from services.zones.dto import Zone, ZoneIn
@@ -50,7 +50,7 @@ async def list_zones(conn: AsyncConnection, *, limit: int, cursor: str | None) -
     if cursor:
         key = decode_time_cursor(cursor)
         query = query.where(sa.tuple_(zones.c.created_at, zones.c.id) > key)
-    rows = [_zone(r) for r in await conn.execute(query)]
+    rows = rows_to(Zone, await conn.execute(query))
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, (time_cursor(rows[-1].created_at, rows[-1].id) if more else None)
