@@ -9,7 +9,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -61,7 +61,7 @@ def run_with(
         fail(f"({exc.code}): {exc.detail}")
 
 
-def fail(message: str, code: int = 1) -> Any:
+def fail(message: str, code: int = 1) -> NoReturn:
     err.print(f"[red]error[/red] {escape(message)}")
     raise typer.Exit(code)
 

@@ -13,13 +13,14 @@ from contextlib import asynccontextmanager
 from operator import itemgetter
 from typing import Any, TypeVar
 
+import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from core.settings import Settings
 
-S = TypeVar("S")
+S = TypeVar("S", bound=msgspec.Struct)
 
 territory_metadata = sa.MetaData()
 # Tables of the registry's own schema (registry, identity), on the registry's server.
@@ -74,14 +75,14 @@ def row_to(cls: type[S], row: Any, **given: Any) -> S:
     other columns are ignored; ``given`` fields are not read from it). Never by position: a
     column added to a query cannot shift the fields."""
     m = row._mapping
-    return cls(**{f: m[f] for f in cls.__struct_fields__ if f not in given}, **given)  # type: ignore[attr-defined]
+    return cls(**{f: m[f] for f in cls.__struct_fields__ if f not in given}, **given)
 
 
 def rows_to(cls: type[S], result: Any) -> list[S]:
     """:func:`row_to` for every row of a result: the columns are matched to the fields by name
     once, then each struct is built from its row in that order (a list page stays cheap)."""
     keys = list(result.keys())
-    order = [keys.index(f) for f in cls.__struct_fields__]  # type: ignore[attr-defined]
+    order = [keys.index(f) for f in cls.__struct_fields__]
     if order == list(range(len(order))):  # the columns already come in the fields' order
         return [cls(*row[: len(order)]) for row in result]
     pick = itemgetter(*order)

@@ -191,19 +191,19 @@ class MatrixSettings(BaseSettings):
 
 class Settings(BaseModel):
     data_dir: Path = Field(default_factory=_data_dir)
-    http: HttpSettings = Field(default_factory=HttpSettings)
-    log: LogSettings = Field(default_factory=LogSettings)
-    registry: RegistrySettings = Field(default_factory=RegistrySettings)
-    db: DatabaseSettings = Field(default_factory=DatabaseSettings)
-    redis: RedisSettings = Field(default_factory=RedisSettings)
-    events: EventSettings = Field(default_factory=EventSettings)
-    auth: AuthSettings = Field(default_factory=AuthSettings)
-    evidence: EvidenceSettings = Field(default_factory=EvidenceSettings)
-    verification: VerificationSettings = Field(default_factory=VerificationSettings)
-    ledger: LedgerSettings = Field(default_factory=LedgerSettings)
-    notifications: NotificationSettings = Field(default_factory=NotificationSettings)
-    economy: EconomySettings = Field(default_factory=EconomySettings)
-    matrix: MatrixSettings = Field(default_factory=MatrixSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)  # type: ignore[arg-type]  # pydantic-settings' __init__ confuses the stub
+    log: LogSettings = Field(default_factory=LogSettings)  # type: ignore[arg-type]  # pydantic-settings' __init__ confuses the stub
+    registry: RegistrySettings = Field(default_factory=RegistrySettings)  # type: ignore[arg-type]  # pydantic-settings' __init__ confuses the stub
+    db: DatabaseSettings = Field(default_factory=DatabaseSettings)  # type: ignore[arg-type]  # pydantic-settings' __init__ confuses the stub
+    redis: RedisSettings = Field(default_factory=RedisSettings)  # type: ignore[arg-type]  # pydantic-settings' __init__ confuses the stub
+    events: EventSettings = Field(default_factory=EventSettings)  # type: ignore[arg-type]  # pydantic-settings' __init__ confuses the stub
+    auth: AuthSettings = Field(default_factory=AuthSettings)  # type: ignore[arg-type]  # pydantic-settings' __init__ confuses the stub
+    evidence: EvidenceSettings = Field(default_factory=EvidenceSettings)  # type: ignore[arg-type]  # pydantic-settings' __init__ confuses the stub
+    verification: VerificationSettings = Field(default_factory=VerificationSettings)  # type: ignore[arg-type]  # pydantic-settings' __init__ confuses the stub
+    ledger: LedgerSettings = Field(default_factory=LedgerSettings)  # type: ignore[arg-type]  # pydantic-settings' __init__ confuses the stub
+    notifications: NotificationSettings = Field(default_factory=NotificationSettings)  # type: ignore[arg-type]  # pydantic-settings' __init__ confuses the stub
+    economy: EconomySettings = Field(default_factory=EconomySettings)  # type: ignore[arg-type]  # pydantic-settings' __init__ confuses the stub
+    matrix: MatrixSettings = Field(default_factory=MatrixSettings)  # type: ignore[arg-type]  # pydantic-settings' __init__ confuses the stub
 
     @property
     def secrets_dir(self) -> Path:
