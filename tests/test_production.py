@@ -63,14 +63,14 @@ class Installed:
             **env,
         }
 
+    def as_node(self, env: dict[str, str]) -> dict[str, Any]:
+        """How every command runs: as the node's user, in its working directory, with its environment."""
+        return {"env": self.environ(env), "cwd": self.app, "user": self.uid, "group": self.gid, "extra_groups": []}
+
     def run(self, args: list[str], env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
             args,
-            env=self.environ(env),
-            cwd=self.app,
-            user=self.uid,
-            group=self.gid,
-            extra_groups=[],
+            **self.as_node(env),
             input=stdin,
             capture_output=True,
             text=True,
@@ -83,11 +83,7 @@ class Installed:
         with (self.root / "logs" / log).open("ab") as out:
             proc = subprocess.Popen(
                 args,
-                env=self.environ(env),
-                cwd=self.app,
-                user=self.uid,
-                group=self.gid,
-                extra_groups=[],
+                **self.as_node(env),
                 stdout=out,
                 stderr=out,
                 start_new_session=True,
