@@ -189,6 +189,34 @@ class MatrixSettings(BaseSettings):
     link_code_ttl: int = 900
 
 
+def _vendor_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "web" / "node_modules"
+
+
+class WebSettings(BaseSettings):
+    """The player web app (``/app``): sessions, front-end libraries, the map."""
+
+    model_config = _config("OH_WEB_")
+    # Where `npm ci` put the front-end libraries (web/package-lock.json); the image sets it.
+    vendor_dir: Path = Field(default_factory=_vendor_dir)
+    # A signed-in browser: idle time before the session ends, and its longest life (then the
+    # player signs in again). The session's cookie is Secure when public_url is https.
+    session_idle: int = 12 * 3600
+    session_max_age: int = 30 * 24 * 3600
+    # Map tiles: an OpenStreetMap-style URL template ({z}/{x}/{y}); empty draws zones and
+    # quests on a plain background and reaches no tile server (development, CI, offline).
+    tile_url: str = ""
+    tile_attribution: str = "© OpenStreetMap contributors"
+    # The language when neither the profile nor Accept-Language names one of the catalogs.
+    default_language: str = "en"
+
+    @field_validator("vendor_dir", mode="before")
+    @classmethod
+    def _blank_is_default(cls, value: object) -> object:
+        # An empty OH_WEB_VENDOR_DIR= (as in a copied .env.example) means the repository's.
+        return _vendor_dir() if value is None or (isinstance(value, str) and not value.strip()) else value
+
+
 class Settings(BaseModel):
     data_dir: Path = Field(default_factory=_data_dir)
     http: HttpSettings = Field(default_factory=HttpSettings)  # type: ignore[arg-type]  # pydantic-settings' __init__ confuses the stub
@@ -204,6 +232,7 @@ class Settings(BaseModel):
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)  # type: ignore[arg-type]  # pydantic-settings' __init__ confuses the stub
     economy: EconomySettings = Field(default_factory=EconomySettings)  # type: ignore[arg-type]  # pydantic-settings' __init__ confuses the stub
     matrix: MatrixSettings = Field(default_factory=MatrixSettings)  # type: ignore[arg-type]  # pydantic-settings' __init__ confuses the stub
+    web: WebSettings = Field(default_factory=WebSettings)  # type: ignore[arg-type]  # pydantic-settings' __init__ confuses the stub
 
     @property
     def secrets_dir(self) -> Path:

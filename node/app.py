@@ -5,34 +5,66 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
 import redis.asyncio as aioredis
 import structlog
 from litestar import Litestar
+from litestar import Router as Routes
+from litestar.config.compression import CompressionConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
+from core.assets import Assets
 from core.auth import VerifiedTokens, node_keys, rate_limit
 from core.errors import EXCEPTION_HANDLERS
 from core.events.bus import connect
 from core.events.consumers import parse_registry_event
 from core.evidence import EvidenceStore
 from core.http import EVIDENCE_UPLOAD, dependencies, request_context_middleware
+from core.i18n import Catalogs
 from core.logging import configure_logging
+from core.pages import PAGE_EXCEPTION_HANDLERS, Pages, csrf_guard
 from core.routing import Router
 from core.settings import Settings, get_settings
 from node import domains
+from services.auth.sessions import session_middleware
 from services.health.controllers import HealthController
 from territories.registry import open_router
 
 log = structlog.get_logger(__name__)
 VERSION = "0.1.0"
+HERE = Path(__file__).resolve().parent
+CORE = HERE.parent / "core"
+# Bodies compressed when the browser asks: pages, their assets, the docs. Not the JSON API
+# (its clients and latency budget are its own), not live streams, not metrics.
+UNCOMPRESSED = ["^/api/", "^/app/live", "^/metrics", "^/health", "^/ready", "^/oidc", "^/\\.well-known"]
+
+
+def web_router(settings: Settings, controllers: list[Any]) -> tuple[Routes, Pages]:
+    """The player app: its pages behind the browser session and CSRF checks, errors as pages."""
+    template_dirs = [CORE / "templates"]
+    for controller in controllers:
+        folder = Path(sys.modules[controller.__module__].__file__ or "").parent / "templates"
+        if folder.is_dir() and folder not in template_dirs:
+            template_dirs.append(folder)
+    assets = Assets(HERE / "static", settings.web.vendor_dir)
+    pages = Pages(settings, template_dirs, Catalogs(HERE / "locales", settings.web.default_language), assets)
+    routes = Routes(
+        "/",
+        route_handlers=[*controllers, *assets.routers()],
+        middleware=[session_middleware],
+        guards=[csrf_guard],
+        exception_handlers=PAGE_EXCEPTION_HANDLERS,
+    )
+    return routes, pages
 
 
 async def watch_registry(app: Litestar) -> None:
@@ -100,8 +132,13 @@ def create_app(settings: Settings | None = None, only: list[str] | None = None) 
     if unknown:
         raise ValueError(f"unknown service(s) {', '.join(unknown)}; choose from {', '.join(available)}")
     handlers: list[Any] = [HealthController, MetricsController]
+    pages = None
     for name in chosen:
-        handlers.extend(available[name])
+        if name == "web":
+            web, pages = web_router(settings, available[name])
+            handlers.append(web)
+        else:
+            handlers.extend(available[name])
     prometheus = PrometheusConfig(app_name="oneheart", prefix="oh", group_path=True, exclude=["/metrics"])
     app = Litestar(
         route_handlers=handlers,
@@ -109,6 +146,7 @@ def create_app(settings: Settings | None = None, only: list[str] | None = None) 
         guards=[rate_limit],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[request_context_middleware(settings.log.access_log), prometheus.middleware],
+        compression_config=CompressionConfig(backend="gzip", minimum_size=500, exclude=UNCOMPRESSED),
         lifespan=[lifespan],
         request_max_body_size=settings.http.request_max_body,
         openapi_config=OpenAPIConfig(
@@ -122,6 +160,7 @@ def create_app(settings: Settings | None = None, only: list[str] | None = None) 
         debug=False,
     )
     app.state.settings = settings
+    app.state.pages = pages
     # Evidence uploads may be larger than other bodies: their limit is a setting too.
     for route in app.routes:
         for handler in getattr(route, "route_handlers", ()):

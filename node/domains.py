@@ -39,7 +39,17 @@ def routes() -> dict[str, list[Any]]:
         "rewards": [RewardController],
         "social": [SocialController],
         "leaderboards": [LeaderboardController],
+        "web": pages(),
     }
+
+
+def pages() -> list[Any]:
+    """The player app's pages (``/app``): each domain's ``pages.py``, and the app's shell."""
+    from node.shell import ShellPages
+    from services.auth.pages import SignInPages
+    from services.players.pages import PlayerPages
+
+    return [SignInPages, PlayerPages, ShellPages]
 
 
 def consumers() -> list[Any]:

@@ -106,6 +106,11 @@ async def provider_for(conn: AsyncConnection, settings: Settings, code: str) -> 
     return Provider(m["issuer"], m["client_id"], secret, list(m["scopes"]))
 
 
+async def territories_with_login(conn: AsyncConnection) -> set[str]:
+    """Codes of the territories whose players can sign in (an identity provider is configured)."""
+    return set((await conn.execute(sa.select(identity_providers.c.territory))).scalars())
+
+
 async def check_app_client(conn: AsyncConnection, client_id: str, redirect_uri: str) -> None:
     uris = (
         await conn.execute(sa.select(app_clients.c.redirect_uris).where(app_clients.c.client_id == client_id))
