@@ -31,7 +31,7 @@ from territories.registry import Registry
 
 WEB_CLIENT = "oneheart-web"
 LOGIN_COOKIE = "oh_login"
-Code = Annotated[str, QueryParameter(pattern=r"^[a-z][a-z0-9_]{1,30}$", description="Territory code")]
+Code = Annotated[str, QueryParameter(name="territory", pattern=r"^[a-z][a-z0-9_]{1,30}$", description="Territory code")]
 
 
 def _redirect_uri(request: Request[Any, Any, Any]) -> str:
@@ -75,14 +75,14 @@ class SignInPages(Controller):
         self,
         request: Request[Any, Any, Any],
         broker: NamedDependency[LoginBroker],
-        territory: Code,
+        territory_code: Code,
         next_path: Annotated[str | None, QueryParameter(name="next", max_length=500)] = None,
     ) -> Response[Any]:
         """Start the territory's OIDC login; the provider sends the browser back to /app/callback."""
         state, verifier = secrets.token_urlsafe(24), secrets.token_urlsafe(48)
         settings = request.app.state.settings
         url = await broker.start(
-            territory=territory,
+            territory=territory_code,
             client_id=WEB_CLIENT,
             redirect_uri=_redirect_uri(request),
             app_state=state,
