@@ -70,7 +70,18 @@ def provider_for(env: Env, node: Node, territory: str, issuer_node: Node) -> Non
 @pytest.fixture(scope="module")
 def accounts(env: Env, node: Node) -> dict[str, str]:
     provider_for(env, node, "dk", node)
-    env.cli("auth", "add-app", WEB[0], "--name", "Web", "--redirect-uri", WEB[1])
+    # The player app's redirect URI stays registered too (tests/webfixtures.py).
+    env.cli(
+        "auth",
+        "add-app",
+        WEB[0],
+        "--name",
+        "Web",
+        "--redirect-uri",
+        WEB[1],
+        "--redirect-uri",
+        f"{node.url}/app/callback",
+    )
     env.cli("auth", "add-app", MOBILE[0], "--name", "Mobile", "--redirect-uri", MOBILE[1])
     names = {"alice": f"alice{uuid.uuid4().hex[:6]}", "bob": f"bob{uuid.uuid4().hex[:6]}"}
     for name in names.values():
