@@ -24,8 +24,14 @@ from litestar.response import Redirect
 from core.pages import back_to, page, redirect
 from core.redis import prefix
 from core.routing import Router
-from services.auth.controllers import provide_broker
-from services.auth.service import LoginBroker, LoginFailed, identity_for, issue_tokens, territories_with_login
+from services.auth.service import (
+    LoginBroker,
+    LoginFailed,
+    broker_of,
+    identity_for,
+    issue_tokens,
+    territories_with_login,
+)
 from services.auth.sessions import sessions_of
 from territories.registry import Registry
 
@@ -45,7 +51,7 @@ def _login_key(request: Request[Any, Any, Any], state: str) -> str:
 class SignInPages(Controller):
     tags = ["pages"]
     include_in_schema = False
-    dependencies = {"broker": Provide(provide_broker, sync_to_thread=False)}
+    dependencies = {"broker": Provide(lambda request: broker_of(request.app.state), sync_to_thread=False)}
     opt = {"rate_group": "login"}
 
     @get("/app/signin")

@@ -316,6 +316,13 @@ async def refresh_tokens_of(conn: AsyncConnection, settings: Settings, keys: Key
     return token_pair(issue_access(keys, settings, identity), new_refresh, settings)
 
 
+def broker_of(state: Any) -> LoginBroker:
+    """The login broker over the process's router, Redis and provider metadata cache."""
+    if getattr(state, "discovery", None) is None:
+        state.discovery = Discovery(state.http)
+    return LoginBroker(state.router, state.redis, state.discovery, state.settings)
+
+
 # --- the login broker ----------------------------------------------------------------------
 class LoginBroker:
     """The relying-party side of a login: the app's request, the provider's callback, the
