@@ -14,7 +14,6 @@ import redis.asyncio as aioredis
 import structlog
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
@@ -28,6 +27,7 @@ from core.logging import configure_logging
 from core.routing import Router
 from core.settings import Settings, get_settings
 from node import domains
+from node.docs import docs_assets_router, swagger_plugin, vendor_dir
 from services.health.controllers import HealthController
 from territories.registry import open_router
 
@@ -99,7 +99,7 @@ def create_app(settings: Settings | None = None, only: list[str] | None = None) 
     unknown = sorted(set(chosen) - set(available))
     if unknown:
         raise ValueError(f"unknown service(s) {', '.join(unknown)}; choose from {', '.join(available)}")
-    handlers: list[Any] = [HealthController, MetricsController]
+    handlers: list[Any] = [HealthController, MetricsController, docs_assets_router(vendor_dir(settings))]
     for name in chosen:
         handlers.extend(available[name])
     prometheus = PrometheusConfig(app_name="oneheart", prefix="oh", group_path=True, exclude=["/metrics"])
@@ -116,7 +116,7 @@ def create_app(settings: Settings | None = None, only: list[str] | None = None) 
             version=VERSION,
             description="Territory registry and territory-scoped APIs of a OneHeart node.",
             path="/docs",
-            render_plugins=[SwaggerRenderPlugin()],
+            render_plugins=[swagger_plugin()],
             components=Components(security_schemes={"adminToken": SecurityScheme(type="http", scheme="bearer")}),
         ),
         debug=False,
