@@ -74,8 +74,8 @@ class ReviewItem(msgspec.Struct):
     disagree: float
     min_witnesses: int
     agreement_needed: float
-    my_vote: str | None  # the caller's current vote
-    cannot_vote: str | None  # why the caller may not vote: "author", "no_role"; None when they may
+    my_vote: VoteValue | None  # the caller's current vote
+    cannot_vote: Literal["author", "no_role"] | None  # why the caller may not vote; None when they may
 
 
 class ReviewPage(msgspec.Struct):

@@ -343,7 +343,7 @@ async def decision_of(conn: AsyncConnection, proof_id: uuid.UUID) -> Decided | N
     )
 
 
-async def ballot_of(conn: AsyncConnection, proof_id: uuid.UUID, voter_id: uuid.UUID) -> str | None:
+async def ballot_of(conn: AsyncConnection, proof_id: uuid.UUID, voter_id: uuid.UUID) -> Value | None:
     """The voter's current vote on the proof ("agree" / "disagree"), if any."""
     return (
         await conn.execute(
@@ -354,7 +354,7 @@ async def ballot_of(conn: AsyncConnection, proof_id: uuid.UUID, voter_id: uuid.U
     ).scalar_one_or_none()
 
 
-def may_vote(identity: Identity, territory: str, proof: Proof) -> str | None:
+def may_vote(identity: Identity, territory: str, proof: Proof) -> Literal["author", "no_role"] | None:
     """Why the caller may not vote on a proof waiting for witnesses ("author", "no_role"), or
     None when they may (what :func:`vote` checks before it locks anything)."""
     if proof.player_id == identity.user_id:
