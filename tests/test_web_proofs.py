@@ -266,6 +266,12 @@ async def test_the_author_sees_their_proof_listed_without_buttons(
         await expect(card.get_by_role("button")).to_have_count(0)
         await expect(card.locator("[data-key]")).to_have_count(0)
         await author_page.keyboard.press("a")  # no key votes on the author's own proof
+        # The API's review list (the page's function) says the same.
+        as_author = node.auth(home="dk", roles={"dk": ["player"]}, user_id=user_id_of(env, node, author))
+        async with node.client("dk", as_author) as c:
+            listed = (await c.get("/api/social/review", params={"limit": 200})).json()["items"]
+        mine = next(i for i in listed if i["proof"]["id"] == proof_id)
+        assert (mine["cannot_vote"], mine["my_vote"], mine["quest"]["title"]) == ("author", None, "Harbour litter pick")
         await check_axe(author_page)
         await snap(author_page, "review-own")
         await author_page.goto(f"{web.url}/app/proofs/{proof_id}")
@@ -336,6 +342,14 @@ async def test_other_territories_and_strangers_are_refused(
             await stranger.goto(f"{web.url}/app/review")
             await expect(stranger.locator(f"#proof-{waiting}")).to_have_count(0)
             clean(stranger)
+
+        # Nobody signed in: sent to sign in first, and shown nothing of the proof.
+        anonymous = await new_page(browser, "phone")
+        pages.append(anonymous)
+        for url in (f"/app/proofs/{waiting}", f"/app/proofs/{waiting}/evidence", "/app/review"):
+            await anonymous.goto(f"{web.url}{url}")
+            assert anonymous.url.startswith(f"{web.url}/app/signin?next="), anonymous.url
+            assert "Harbour" not in await anonymous.content()
 
         # A dk player who is not the author may not see a proof the community was not asked about.
         approved = await proof_by(node, author_id, other_quest, photo(), INSIDE)
