@@ -48,8 +48,10 @@ def pages() -> list[Any]:
     from node.shell import ShellPages
     from services.auth.pages import SignInPages
     from services.players.pages import PlayerPages
+    from services.proofs.pages import ProofPages
+    from services.social.pages import ReviewPages
 
-    return [SignInPages, PlayerPages, ShellPages]
+    return [SignInPages, PlayerPages, ProofPages, ReviewPages, ShellPages]
 
 
 def consumers() -> list[Any]:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import msgspec
 
@@ -51,3 +52,14 @@ class Standing(msgspec.Struct):
     tokens: int
     next_level_xp: int | None  # total XP for the next level (None at the top)
     badges: list[HeldBadge]
+
+
+class ProofPayout(msgspec.Struct):
+    """What one proof paid: XP and Heart tokens, when, and what approved it."""
+
+    xp: int
+    tokens: int
+    source: str  # "auto_approved" or "validated"
+    multipliers: dict[str, Any]
+    ledger_seq: int | None
+    paid_at: datetime

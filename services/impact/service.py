@@ -33,7 +33,7 @@ from core.db import row_to
 from core.events.outbox import emit
 from core.routing import territory_of
 from services.impact import badges, rules
-from services.impact.dto import Badge, HeldBadge, Level, LevelCurve, PolicyOut, Standing
+from services.impact.dto import Badge, HeldBadge, Level, LevelCurve, PolicyOut, ProofPayout, Standing
 from services.impact.models import payouts
 from services.ledger import service as ledger
 from services.ledger.models import balances
@@ -343,4 +343,19 @@ async def standing(conn: AsyncConnection, identity: Identity, now: datetime | No
         tokens,
         _next(p, level),
         [row_to(HeldBadge, h) for h in held],
+    )
+
+
+async def payout_of(conn: AsyncConnection, proof_id: uuid.UUID) -> ProofPayout | None:
+    """What a proof paid (None until it is paid). Callers check who may see the proof first."""
+    row = (await conn.execute(sa.select(payouts).where(payouts.c.proof_id == proof_id))).first()
+    if row is None:
+        return None
+    return ProofPayout(
+        xp=int(row.xp),
+        tokens=int(row.tokens),
+        source=row.source,
+        multipliers=dict(row.multipliers or {}),
+        ledger_seq=row.ledger_seq,
+        paid_at=row.created_at,
     )

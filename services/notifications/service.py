@@ -40,6 +40,13 @@ def _notification(row: Any) -> Notification:
     )
 
 
+async def hold(conn: AsyncConnection, player_id: uuid.UUID) -> None:
+    """Take ``player_id``'s notification lock now, until commit (:func:`notify` takes it again,
+    which costs nothing). A writer that locks a row a payout also locks (a proof) and then
+    notifies takes it first, so both lock in the payout's order and never wait for each other."""
+    await conn.execute(_LOCK, {"player": str(player_id)})
+
+
 async def notify(
     conn: AsyncConnection,
     player_id: uuid.UUID,

@@ -32,10 +32,12 @@ from services.proofs.service import (
     Measures,
     Place,
     Stored,
+    evidence_headers,
     get_proof,
     list_proofs,
     open_assignment,
     phash_to_int,
+    read_evidence,
     submit,
 )
 
@@ -206,16 +208,5 @@ class ProofController(Controller):
         identity: NamedDependency[Identity],
         proof_id: Annotated[uuid.UUID, PathParameter()],
     ) -> Response[bytes]:
-        ev = (await get_proof(db, proof_id, identity, territory.code)).evidence
-        content = await request.app.state.evidence.get(ev.cid, ev.size_bytes)
-        return Response(
-            content,
-            media_type=ev.mime,
-            headers={
-                "ETag": f'"{ev.cid}"',
-                "Cache-Control": "private, max-age=3600, immutable",
-                "X-Content-Type-Options": "nosniff",
-                "Content-Disposition": "inline",
-                "X-Evidence-CID": ev.cid,
-            },
-        )
+        ev, content = await read_evidence(db, request.app.state.evidence, proof_id, identity, territory.code)
+        return Response(content, media_type=ev.mime, headers=evidence_headers(ev))

@@ -48,3 +48,15 @@ class ProofAccepted(msgspec.Struct):
     proof_id: uuid.UUID
     cid: str
     status: str
+
+
+class QuestPlace(msgspec.Struct):
+    """A proof's quest and the zone it is in."""
+
+    quest_id: uuid.UUID
+    title: str
+    zone_id: uuid.UUID
+    zone_name: str
+    zone_lat: float
+    zone_lng: float
+    zone_radius_m: float

@@ -37,10 +37,13 @@ from core.auth import Identity
 from core.db import row_to
 from core.errors import Conflict, NotFound
 from core.events.outbox import emit
+from core.evidence import EvidenceStore
+from core.geo import haversine_m
 from core.pagination import decode_time_cursor, time_cursor
-from services.proofs.dto import EvidenceInfo, Proof, ProofAccepted
+from services.proofs.dto import EvidenceInfo, Proof, ProofAccepted, QuestPlace
 from services.proofs.models import COMMUNITY_VISIBLE, evidence, proofs
 from services.quests.models import assignments, quests
+from services.zones.models import zones
 
 STAFF = ("moderator", "operator")
 Decision = Literal["auto_approved", "needs_community", "rejected"]
@@ -125,6 +128,69 @@ async def get_proof(conn: AsyncConnection, proof_id: uuid.UUID, identity: Identi
         # Same answer as a missing proof: whether it exists is not the caller's business.
         raise NotFound(f"proof {proof_id} does not exist in this territory")
     return proof
+
+
+async def read_evidence(
+    conn: AsyncConnection, store: EvidenceStore, proof_id: uuid.UUID, identity: Identity, territory: str
+) -> tuple[EvidenceInfo, bytes]:
+    """A proof's evidence and its bytes, read back from IPFS and checked against the CID, for
+    whoever may see the proof (:func:`get_proof`'s check; 404 for anyone else)."""
+    ev = (await get_proof(conn, proof_id, identity, territory)).evidence
+    return ev, await store.get(ev.cid, ev.size_bytes)
+
+
+def evidence_headers(ev: EvidenceInfo, *, with_cid: bool = True) -> dict[str, str]:
+    """The headers evidence bytes are served with (the player app's route leaves out the CID)."""
+    headers = {
+        "ETag": f'"{ev.cid}"',
+        "Cache-Control": "private, max-age=3600, immutable",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Disposition": "inline",
+    }
+    if with_cid:
+        headers["X-Evidence-CID"] = ev.cid
+    return headers
+
+
+@dataclass(frozen=True, slots=True)
+class Where:
+    """Where a proof was taken, against its zone (for the words beside a map)."""
+
+    lat: float
+    lng: float
+    accuracy_m: float
+    zone: QuestPlace
+    from_centre_m: float
+
+    @property
+    def inside(self) -> bool:
+        return self.from_centre_m <= self.zone.zone_radius_m
+
+
+def where(proof: Proof, place: QuestPlace) -> Where:
+    """Where ``proof`` was taken: its point, and how far that is from its zone's centre."""
+    centre = haversine_m(proof.lat, proof.lng, place.zone_lat, place.zone_lng)
+    return Where(proof.lat, proof.lng, proof.accuracy_m, place, centre)
+
+
+async def quest_places(conn: AsyncConnection, quest_ids: set[uuid.UUID]) -> dict[uuid.UUID, QuestPlace]:
+    """The quests of some proofs with their zones (title, zone name, centre, radius)."""
+    if not quest_ids:
+        return {}
+    query = (
+        sa.select(
+            quests.c.id.label("quest_id"),
+            quests.c.title,
+            zones.c.id.label("zone_id"),
+            zones.c.name.label("zone_name"),
+            zones.c.lat.label("zone_lat"),
+            zones.c.lng.label("zone_lng"),
+            zones.c.radius_m.label("zone_radius_m"),
+        )
+        .select_from(quests.join(zones, zones.c.id == quests.c.zone_id))
+        .where(quests.c.id.in_(list(quest_ids)))
+    )
+    return {r.quest_id: row_to(QuestPlace, r) for r in await conn.execute(query)}
 
 
 async def list_proofs(

@@ -9,12 +9,13 @@ from litestar.params import JSONBody, PathParameter
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.auth import Identity, require_role
-from core.errors import Conflict, Forbidden, territory_errors
+from core.errors import territory_errors
+from core.pagination import Cursor, Limit, page_size
 from core.routing import Territory
 from services.players.service import ensure_player
-from services.proofs.service import get_proof, lock_proof
+from services.proofs.service import get_proof
 from services.social import service
-from services.social.dto import LinkCode, MatrixLink, SettleIn, VoteIn, Votes
+from services.social.dto import LinkCode, MatrixLink, ReviewPage, SettleIn, VoteIn, Votes
 
 ProofId = Annotated[uuid.UUID, PathParameter(description="The proof")]
 
@@ -53,18 +54,25 @@ class SocialController(Controller):
         data: JSONBody[VoteIn],
         tx: NamedDependency[AsyncConnection],
     ) -> Votes:
-        require_role(identity, "player", territory.code)
-        proof = await get_proof(tx, proof_id, identity, territory.code)
-        if proof.player_id == identity.user_id:
-            raise Forbidden("the author of a proof cannot vote on it")
-        locked = await lock_proof(tx, proof_id)
-        if await service.outcome_of(tx, proof_id) is not None:
-            raise Conflict(f"proof {proof_id} is already decided")
-        if not await service.open_for_votes(tx, locked):
-            raise Conflict(f"proof {proof_id} is not waiting for witnesses (status {locked.status})")
-        await ensure_player(tx, identity.user_id)
-        await service.cast(tx, proof_id, identity.user_id, data.value, home=territory.matrix_homeserver, source="web")
-        return await service.votes(tx, proof_id, territory.matrix_homeserver)
+        return await service.vote(tx, proof_id, identity, territory, data.value)
+
+    @get(
+        "/api/social/review",
+        responses=territory_errors(),
+        summary="Proofs of the territory waiting for witnesses, newest first",
+        description="Each with its quest and zone, where its quorum stands, the caller's own vote and, "
+        "when the caller may not vote on it, why (`author`, `no_role`).",
+    )
+    async def review(
+        self,
+        request: Request[Any, Any, Any],
+        territory: NamedDependency[Territory],
+        identity: NamedDependency[Identity],
+        db: NamedDependency[AsyncConnection],
+        limit: Limit = None,
+        cursor: Cursor = None,
+    ) -> ReviewPage:
+        return await service.review_queue(db, identity, territory, limit=page_size(request, limit), cursor=cursor)
 
     @post(
         "/api/proofs/{proof_id:uuid}/settle",

@@ -6,6 +6,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from services.proofs.dto import Proof, QuestPlace
+
 VoteValue = Literal["agree", "disagree"]
 
 
@@ -51,3 +53,31 @@ class MatrixLink(msgspec.Struct):
     mxid: str
     via: str
     linked_at: datetime
+
+
+class Decided(msgspec.Struct):
+    outcome: str  # "validated" or "rejected"
+    witnesses: int
+    agreement: float
+    settled: bool  # by a moderator rather than the quorum
+    reason: str | None
+    decided_at: datetime
+
+
+class ReviewItem(msgspec.Struct):
+    """A proof waiting for witnesses, as a reviewer sees it."""
+
+    proof: Proof
+    quest: QuestPlace
+    witnesses: int
+    agree: float  # weighted
+    disagree: float
+    min_witnesses: int
+    agreement_needed: float
+    my_vote: VoteValue | None  # the caller's current vote
+    cannot_vote: Literal["author", "no_role"] | None  # why the caller may not vote; None when they may
+
+
+class ReviewPage(msgspec.Struct):
+    items: list[ReviewItem]
+    next_cursor: str | None

@@ -19,11 +19,16 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core.auth import Identity, require_role
 from core.errors import Conflict, Forbidden
+from core.routing import Territory
+from services.notifications.service import hold, notify
+from services.players.service import ensure_player
 from services.proofs import service as lifecycle
+from services.proofs.dto import Proof
 from services.proofs.models import proofs
-from services.proofs.service import lock_proof
-from services.social.dto import Vote, Votes
+from services.proofs.service import get_proof, list_proofs, lock_proof, quest_places
+from services.social.dto import Decided, ReviewItem, ReviewPage, Vote, Votes
 from services.social.models import (
     matrix_link_codes,
     matrix_links,
@@ -145,10 +150,18 @@ async def cast(
     """Record ``voter_id``'s vote (replacing theirs) and decide if the quorum is reached.
 
     ``at`` is when the vote was cast (a Matrix event's origin time): a vote older than the one
-    stored (events can arrive out of order over federation) does not replace it."""
+    stored (events can arrive out of order over federation) does not replace it.
+
+    The proof's author hears of each vote that counts (a notification of kind "vote" with the
+    counts); the key is the voter's and the value's, so a changed vote is news again and a
+    replayed one is not."""
+    author = await author_of(conn, proof_id)
+    if author is not None:
+        await hold(conn, author)  # before the proof's row, in the order a payout locks them
     proof = await lock_proof(conn, proof_id)
     decided = await outcome_of(conn, proof_id)
     policy = await read_policy(conn, KEY, SocialPolicy)
+    recorded = None
     if decided is None:
         homeserver = server_of(mxid) if mxid else None
         stamp = at or datetime.now(UTC)
@@ -162,21 +175,77 @@ async def cast(
             event_id=event_id,
             updated_at=stamp,
         )
-        await conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[social_votes.c.proof_id, social_votes.c.voter_id],
-                set_={
-                    "value": stmt.excluded.value,
-                    "source": stmt.excluded.source,
-                    "mxid": stmt.excluded.mxid,
-                    "homeserver": stmt.excluded.homeserver,
-                    "event_id": stmt.excluded.event_id,
-                    "updated_at": stmt.excluded.updated_at,
-                },
-                where=social_votes.c.updated_at <= stmt.excluded.updated_at,
+        recorded = (
+            await conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[social_votes.c.proof_id, social_votes.c.voter_id],
+                    set_={
+                        "value": stmt.excluded.value,
+                        "source": stmt.excluded.source,
+                        "mxid": stmt.excluded.mxid,
+                        "homeserver": stmt.excluded.homeserver,
+                        "event_id": stmt.excluded.event_id,
+                        "updated_at": stmt.excluded.updated_at,
+                    },
+                    where=social_votes.c.updated_at <= stmt.excluded.updated_at,
+                ).returning(social_votes.c.voter_id)
             )
-        )
-    return await _recount(conn, proof, home, policy, decided)
+        ).first()
+    counted = await _recount(conn, proof, home, policy, decided)
+    if recorded is not None and voter_id != proof.player_id:
+        await _tell_author(conn, proof, voter_id, value, counted, policy)
+    return counted
+
+
+async def author_of(conn: AsyncConnection, proof_id: uuid.UUID) -> uuid.UUID | None:
+    found = (await conn.execute(sa.select(proofs.c.player_id).where(proofs.c.id == proof_id))).scalar_one_or_none()
+    return uuid.UUID(str(found)) if found is not None else None
+
+
+async def _tell_author(
+    conn: AsyncConnection, proof: Any, voter_id: uuid.UUID, value: Value, counted: Counted, policy: SocialPolicy
+) -> None:
+    t = counted.tally
+    await notify(
+        conn,
+        proof.player_id,
+        "vote",
+        "A witness voted on your proof",
+        "",
+        {
+            "proof_id": str(proof.id),
+            "quest_id": str(proof.quest_id),
+            "value": value,
+            "witnesses": t.witnesses,
+            "agree": t.agree,
+            "disagree": t.disagree,
+            "min_witnesses": policy.min_witnesses,
+            "agreement_needed": policy.agreement,
+            "outcome": counted.outcome,
+        },
+        key=f"vote:{proof.id}:{voter_id}:{value}",
+    )
+
+
+async def vote(
+    conn: AsyncConnection, proof_id: uuid.UUID, identity: Identity, territory: Territory, value: Value
+) -> Votes:
+    """A witness's vote from the web (``POST /api/proofs/{id}/votes`` and the player app's review
+    page): a player of the territory who may see the proof and is not its author, on a proof
+    still open for votes; a second vote replaces the first. Where the quorum stands after it."""
+    require_role(identity, "player", territory.code)
+    proof = await get_proof(conn, proof_id, identity, territory.code)  # 404 for who may not see it
+    if proof.player_id == identity.user_id:
+        raise Forbidden("the author of a proof cannot vote on it")
+    await hold(conn, proof.player_id)  # the lock cast takes first, taken before the proof's row
+    locked = await lock_proof(conn, proof_id)
+    if await outcome_of(conn, proof_id) is not None:
+        raise Conflict(f"proof {proof_id} is already decided")
+    if not await open_for_votes(conn, locked):
+        raise Conflict(f"proof {proof_id} is not waiting for witnesses (status {locked.status})")
+    await ensure_player(conn, identity.user_id)
+    await cast(conn, proof_id, identity.user_id, value, home=territory.matrix_homeserver, source="web")
+    return await votes(conn, proof_id, territory.matrix_homeserver)
 
 
 async def _recount(
@@ -257,6 +326,95 @@ async def votes(conn: AsyncConnection, proof_id: uuid.UUID, home: str | None) ->
         agreement_needed=policy.agreement,
         votes=ballots_now,
     )
+
+
+async def decision_of(conn: AsyncConnection, proof_id: uuid.UUID) -> Decided | None:
+    """How the community (or a moderator) decided a proof, and when; None while it is open."""
+    row = (await conn.execute(sa.select(social_outcomes).where(social_outcomes.c.proof_id == proof_id))).first()
+    if row is None:
+        return None
+    return Decided(
+        outcome=row.outcome,
+        witnesses=row.witnesses,
+        agreement=row.agreement,
+        settled=row.settled_by is not None,
+        reason=row.reason,
+        decided_at=row.decided_at,
+    )
+
+
+async def ballot_of(conn: AsyncConnection, proof_id: uuid.UUID, voter_id: uuid.UUID) -> Value | None:
+    """The voter's current vote on the proof ("agree" / "disagree"), if any."""
+    return (
+        await conn.execute(
+            sa.select(social_votes.c.value).where(
+                social_votes.c.proof_id == proof_id, social_votes.c.voter_id == voter_id
+            )
+        )
+    ).scalar_one_or_none()
+
+
+def may_vote(identity: Identity, territory: str, proof: Proof) -> Literal["author", "no_role"] | None:
+    """Why the caller may not vote on a proof waiting for witnesses ("author", "no_role"), or
+    None when they may (what :func:`vote` checks before it locks anything)."""
+    if proof.player_id == identity.user_id:
+        return "author"
+    if not identity.has("player", territory):
+        return "no_role"
+    return None
+
+
+async def review_queue(
+    conn: AsyncConnection, identity: Identity, territory: Territory, *, limit: int, cursor: str | None
+) -> ReviewPage:
+    """The territory's proofs waiting for witnesses (``needs_community``), newest first, each
+    with its quest and zone, where its quorum stands and the caller's own vote."""
+    items, next_cursor = await list_proofs(conn, player_id=None, status="needs_community", limit=limit, cursor=cursor)
+    return ReviewPage(await _review_items(conn, identity, territory, items), next_cursor)
+
+
+async def review_one(
+    conn: AsyncConnection, proof_id: uuid.UUID, identity: Identity, territory: Territory
+) -> ReviewItem:
+    """One proof of the queue as :func:`review_queue` shows it; 404 for who may not see it, 409
+    when it is not waiting for witnesses."""
+    proof = await get_proof(conn, proof_id, identity, territory.code)
+    if proof.status != "needs_community" or await outcome_of(conn, proof_id) is not None:
+        raise Conflict(f"proof {proof_id} is not waiting for witnesses (status {proof.status})")
+    (item,) = await _review_items(conn, identity, territory, [proof])
+    return item
+
+
+async def _review_items(
+    conn: AsyncConnection, identity: Identity, territory: Territory, items: list[Proof]
+) -> list[ReviewItem]:
+    places = await quest_places(conn, {p.quest_id for p in items})
+    policy = await read_policy(conn, KEY, SocialPolicy)
+    mine = {
+        r.proof_id: r.value
+        for r in await conn.execute(
+            sa.select(social_votes.c.proof_id, social_votes.c.value).where(
+                social_votes.c.voter_id == identity.user_id, social_votes.c.proof_id.in_([p.id for p in items])
+            )
+        )
+    }
+    out = []
+    for p in items:
+        t = await count(conn, p, territory.matrix_homeserver, policy)
+        out.append(
+            ReviewItem(
+                proof=p,
+                quest=places[p.quest_id],
+                witnesses=t.witnesses,
+                agree=t.agree,
+                disagree=t.disagree,
+                min_witnesses=policy.min_witnesses,
+                agreement_needed=policy.agreement,
+                my_vote=mine.get(p.id),
+                cannot_vote=may_vote(identity, territory.code, p),
+            )
+        )
+    return out
 
 
 # --- links --------------------------------------------------------------------------------
