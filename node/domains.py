@@ -47,9 +47,11 @@ def pages() -> list[Any]:
     """The player app's pages (``/app``): each domain's ``pages.py``, and the app's shell."""
     from node.shell import ShellPages
     from services.auth.pages import SignInPages
+    from services.leaderboards.pages import LeaderboardPages
+    from services.notifications.pages import NotificationPages
     from services.players.pages import PlayerPages
 
-    return [SignInPages, PlayerPages, ShellPages]
+    return [SignInPages, PlayerPages, LeaderboardPages, NotificationPages, ShellPages]
 
 
 def consumers() -> list[Any]:

@@ -18,7 +18,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.errors import InvalidInput, app_error_handler, error_responses
 from services.auth.dto import CodeGrant, RefreshIn, TokenPair
-from services.auth.service import Discovery, LoginBroker, TokenReused, issue_tokens, refresh_tokens_of, revoke
+from services.auth.service import (
+    LoginBroker,
+    TokenReused,
+    issue_tokens,
+    provide_broker,
+    refresh_tokens_of,
+    revoke,
+)
 
 Code = Annotated[str, QueryParameter(name="territory", pattern=r"^[a-z][a-z0-9_]{1,30}$", description="Territory code")]
 Challenge = Annotated[str, QueryParameter(min_length=43, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -30,14 +37,6 @@ LOGIN_ERRORS = error_responses(404, 423, 429, 503)
 TOKEN_ERRORS = error_responses(429, 503)
 REFRESH_ERRORS = error_responses(401, 429, 503)
 LOGOUT_ERRORS = error_responses(429, 503)
-
-
-def provide_broker(request: Request[Any, Any, Any]) -> LoginBroker:
-    """The login broker over the process's router, Redis and provider metadata cache."""
-    state = request.app.state
-    if getattr(state, "discovery", None) is None:
-        state.discovery = Discovery(state.http)
-    return LoginBroker(state.router, state.redis, state.discovery, state.settings)
 
 
 class AuthController(Controller):

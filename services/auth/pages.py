@@ -24,8 +24,14 @@ from litestar.response import Redirect
 from core.pages import back_to, page, redirect
 from core.redis import prefix
 from core.routing import Router
-from services.auth.controllers import provide_broker
-from services.auth.service import LoginBroker, LoginFailed, identity_for, issue_tokens, territories_with_login
+from services.auth.service import (
+    LoginBroker,
+    LoginFailed,
+    identity_for,
+    issue_tokens,
+    provide_broker,
+    territories_with_login,
+)
 from services.auth.sessions import sessions_of
 from territories.registry import Registry
 
@@ -131,7 +137,9 @@ class SignInPages(Controller):
         pair = await issue_tokens(registry_tx, state.settings, state.node_keys, user_id, WEB_CLIENT)
         identity = await identity_for(registry_tx, user_id)
         sessions = sessions_of(state)
-        sid, _ = await sessions.create(pair, identity)
+        # The profile's language, so the app speaks it at once (a language picked in this
+        # browser, the oh_lang cookie, still comes first).
+        sid, _ = await sessions.create(pair, identity, await broker.language_of(identity))
         done = Cookie(key=LOGIN_COOKIE, value="", path="/app", max_age=0, httponly=True, samesite="lax")
         return Redirect(back_to(started["next"]), status_code=303, cookies=[sessions.cookie(sid), done])
 

@@ -105,6 +105,12 @@ class Sessions:
         ttl = max(1, min(self.settings.web.session_idle, left))
         await self.redis.set(self._key(sid), msgspec.json.encode(session), ex=ttl)
 
+    async def set_language(self, sid: str, lang: str | None) -> None:
+        """The session's language (the profile's, just saved): the next page speaks it."""
+        session = await self.load(sid)
+        if session is not None:
+            await self.save(sid, msgspec.structs.replace(session, lang=lang))
+
     async def end(self, sid: str) -> WebSession | None:
         session = await self.load(sid)
         await self.redis.delete(self._key(sid))

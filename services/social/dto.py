@@ -51,3 +51,9 @@ class MatrixLink(msgspec.Struct):
     mxid: str
     via: str
     linked_at: datetime
+
+
+class ZoneRoom(msgspec.Struct):
+    zone_id: uuid.UUID
+    room_id: str
+    alias: str  # #oh_<territory>_<zone slug>_<id>:<homeserver>
