@@ -379,6 +379,11 @@ async def _one_node(inst: Installed, urls: dict[str, str], kid: str) -> None:
         for name in ("api-1", "api-2"):
             ready = await c.get(f"{urls[name]}/ready")
             assert ready.status_code == 200, (name, ready.text)
+        # The docs page's files: our start script (package data in the wheel) and Swagger UI
+        # from the front-end libraries, where the image puts them.
+        for path in ("/docs", "/static/app/swagger-init.js", "/static/vendor/swagger-ui/swagger-ui-bundle.js"):
+            got = await c.get(f"{urls['api-1']}{path}")
+            assert got.status_code == 200, (path, got.status_code, got.text[:300])
         jwks = [(await c.get(f"{urls[n]}/.well-known/jwks.json")).json() for n in ("api-1", "api-2")]
         assert jwks[0] == jwks[1] and [k["kid"] for k in jwks[0]["keys"]] == [kid], jwks
 
