@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import structlog
 from babel import Locale, UnknownLocaleError, dates, numbers
@@ -95,8 +96,13 @@ def _locale(code: str) -> Locale:
 class Formats:
     """Dates and numbers in one language (CLDR via Babel); what the templates' filters call."""
 
-    def __init__(self, code: str) -> None:
+    def __init__(self, code: str, time_zone: str = "UTC") -> None:
         self.locale = _locale(code)
+        try:
+            self.tz: tzinfo = ZoneInfo(time_zone)
+        except (ValueError, ZoneInfoNotFoundError):
+            log.warning("unknown time zone; showing UTC", time_zone=time_zone)
+            self.tz = UTC
 
     def number(self, value: float | int | None, digits: int | None = None) -> str:
         if value is None:
@@ -109,9 +115,11 @@ class Formats:
         return NONE if value is None else numbers.format_percent(value, locale=self.locale)
 
     def datetime(self, value: datetime | None, style: str = "medium") -> str:
-        return NONE if value is None else dates.format_datetime(value, style, locale=self.locale)
+        return NONE if value is None else dates.format_datetime(value, style, tzinfo=self.tz, locale=self.locale)
 
     def date(self, value: date | datetime | None, style: str = "medium") -> str:
+        if isinstance(value, datetime):
+            value = value.astimezone(self.tz)
         return NONE if value is None else dates.format_date(value, style, locale=self.locale)
 
     def ago(self, value: datetime | None, now: datetime | None = None) -> str:

@@ -70,7 +70,7 @@ class Pages:
                 lstrip_blocks=True,
             )
             env.install_gettext_translations(catalogs.translations(code), newstyle=True)  # type: ignore[attr-defined]
-            fmt = Formats(code)
+            fmt = Formats(code, settings.web.time_zone)
             env.filters.update(
                 number=fmt.number,
                 percent=fmt.percent,

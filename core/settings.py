@@ -209,6 +209,8 @@ class WebSettings(BaseSettings):
     tile_attribution: str = "© OpenStreetMap contributors"
     # The language when neither the profile nor Accept-Language names one of the catalogs.
     default_language: str = "en"
+    # The time zone pages show times in (IANA name, e.g. Europe/Copenhagen).
+    time_zone: str = "UTC"
 
     @field_validator("vendor_dir", mode="before")
     @classmethod

@@ -18,7 +18,6 @@ from litestar import Litestar
 from litestar import Router as Routes
 from litestar.config.compression import CompressionConfig
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
@@ -35,6 +34,7 @@ from core.pages import PAGE_EXCEPTION_HANDLERS, Pages, csrf_guard
 from core.routing import Router
 from core.settings import Settings, get_settings
 from node import domains
+from node.docs import swagger_plugin
 from services.auth.sessions import session_middleware
 from services.health.controllers import HealthController
 from territories.registry import open_router
@@ -154,7 +154,7 @@ def create_app(settings: Settings | None = None, only: list[str] | None = None) 
             version=VERSION,
             description="Territory registry and territory-scoped APIs of a OneHeart node.",
             path="/docs",
-            render_plugins=[SwaggerRenderPlugin()],
+            render_plugins=[swagger_plugin()],
             components=Components(security_schemes={"adminToken": SecurityScheme(type="http", scheme="bearer")}),
         ),
         debug=False,

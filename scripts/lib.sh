@@ -59,6 +59,36 @@ ensure_venv() {
     fi
 }
 
+# Installs Debian's Node.js and npm when missing, and the front-end libraries the node serves
+# (web/package.json, exactly as web/package-lock.json pins them) into web/node_modules when the
+# lockfile changed since the last install. No install scripts run (none is needed; one would
+# send telemetry).
+ensure_web() {
+    local web="$ROOT/web" stamp="$ROOT/web/node_modules/.oneheart-installed" want
+    if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+        command -v apt-get >/dev/null 2>&1 || die "need Node.js and npm; install them and retry"
+        say "installing Debian's nodejs and npm"
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs npm >&2
+    fi
+    want="$(cat "$web/package.json" "$web/package-lock.json" | sha256sum | cut -d' ' -f1)"
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+        say "installing the front-end libraries into $web/node_modules (package-lock.json changed)"
+        (cd "$web" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=warn) >&2
+        printf '%s\n' "$want" >"$stamp"
+    fi
+}
+
+# Installs Debian's Chromium when the machine has none: the browser tests drive it (through
+# Playwright, which never downloads browsers of its own here).
+ensure_chromium() {
+    command -v chromium >/dev/null 2>&1 && return 0
+    command -v apt-get >/dev/null 2>&1 || die "need chromium for the browser tests; install it and retry"
+    say "installing Debian's chromium (for the browser tests)"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >&2
+}
+
 # Exports the variables of $OH_DATA_DIR/stack.env (written by `oneheart stack up`).
 load_stack_env() {
     [ -f "$OH_DATA_DIR/stack.env" ] || die "$OH_DATA_DIR/stack.env missing: did 'oneheart stack up' run?"

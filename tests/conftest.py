@@ -37,6 +37,7 @@ from devstack import ipfs as stack_ipfs
 from devstack import nats as stack_nats
 from territories.migrate import upgrade_global
 from territories.registry import Registry, open_router
+from tests.browser import browser  # noqa: F401  (the browser tests' fixture; overrides pytest-playwright's)
 from tests.stackfixtures import start_second_server
 
 REPO = Path(__file__).resolve().parent.parent

@@ -585,14 +585,66 @@ def test_node_settings_are_real_settings(name: str) -> None:
 
 
 # --- the image ------------------------------------------------------------------------------
-def dockerfile_copies(text: str) -> list[str]:
-    """Sources the Dockerfile copies from the build context (not ``--from`` a stage)."""
-    out = []
+def dockerfile_stages(text: str) -> list[tuple[str, list[str]]]:
+    """Each build stage's name (its ``AS`` name, else its index) and lines, in order."""
+    stages: list[tuple[str, list[str]]] = []
     for line in text.splitlines():
         words = line.split()
-        if words[:1] == ["COPY"] and not any(w.startswith("--from") for w in words):
-            out += [w.rstrip("/") for w in words[1:-1] if not w.startswith("--")]
+        if words[:1] == ["FROM"]:
+            name = words[3] if len(words) >= 4 and words[2].upper() == "AS" else str(len(stages))
+            stages.append((name, []))
+        elif stages:
+            stages[-1][1].append(line)
+    return stages
+
+
+def dockerfile_copies(text: str, stage: str | None = None) -> list[str]:
+    """Sources the Dockerfile copies from the build context (not ``--from`` a stage): in every
+    stage, or only in the stage named ``stage``."""
+    out = []
+    for name, lines in dockerfile_stages(text):
+        if stage is not None and name != stage:
+            continue
+        for line in lines:
+            words = line.split()
+            if words[:1] == ["COPY"] and not any(w.startswith("--from") for w in words):
+                out += [w.rstrip("/") for w in words[1:-1] if not w.startswith("--")]
     return out
+
+
+def web_problems(text: str) -> list[str]:
+    """The front-end libraries come from npm as web/package-lock.json pins them (``npm ci``),
+    without dev dependencies (axe-core is for the tests) or install scripts, in a stage of their
+    own; the final image copies that stage's node_modules to where OH_WEB_VENDOR_DIR points."""
+    stages = dockerfile_stages(text)
+    web = [name for name, lines in stages if any("web/package-lock.json" in ln for ln in lines)]
+    if len(web) != 1:
+        return [f"one stage must copy web/package-lock.json (found {web})"]
+    lines = dict(stages)[web[0]]
+    runs = [ln for ln in lines if ln.split()[:1] == ["RUN"]]
+    problems = []
+    if any(re.search(r"\bnpm\s+(install|i|add|update)\b", ln) for ln in runs):
+        problems.append(f"stage {web[0]} runs npm install: the lockfile is only followed by npm ci")
+    ci = [ln for ln in runs if re.search(r"\bnpm\s+ci\b", ln)]
+    if not ci:
+        problems.append(f"stage {web[0]} does not run npm ci")
+    for flag in ("--omit=dev", "--ignore-scripts"):
+        if ci and not all(flag in ln for ln in ci):
+            problems.append(f"stage {web[0]}'s npm ci lacks {flag}")
+    final = stages[-1][1]
+    targets = [
+        ln.split()[-1].rstrip("/")
+        for ln in final
+        if ln.split()[:1] == ["COPY"] and f"--from={web[0]}" in ln.split() and "node_modules" in ln
+    ]
+    vendor = re.search(r"OH_WEB_VENDOR_DIR=(\S+)", "\n".join(final))
+    if not targets:
+        problems.append(f"the final image does not copy node_modules from stage {web[0]}")
+    elif vendor is None:
+        problems.append("the final image sets no OH_WEB_VENDOR_DIR")
+    elif vendor.group(1).rstrip("/") not in targets:
+        problems.append(f"OH_WEB_VENDOR_DIR={vendor.group(1)}, but node_modules is copied to {targets}")
+    return problems
 
 
 def dockerfile_problems(text: str) -> list[str]:
@@ -621,7 +673,7 @@ def dockerfile_problems(text: str) -> list[str]:
             problems.append(f"OH_DATA_DIR {path} is not declared a VOLUME")
         if users and not re.search(rf"chown\s+{re.escape(users[-1])}\S*\s+{re.escape(path)}\b", text):
             problems.append(f"OH_DATA_DIR {path} is not owned by {users[-1]}")
-    return problems
+    return problems + web_problems(text)
 
 
 DOCKERFILE = COMPOSE / "Dockerfile"
@@ -640,8 +692,25 @@ def test_dockerfile() -> None:
         ("USER oneheart\n", ""),
         ('VOLUME ["/data"]\n', ""),
         ("chown oneheart:oneheart /data", "true"),
+        ("npm ci --omit=dev", "npm install --omit=dev"),
+        ("npm ci --omit=dev", "npm ci"),
+        (" --ignore-scripts", ""),
+        ("COPY --from=web /web/node_modules/ /app/web/node_modules/\n", ""),
+        ("OH_WEB_VENDOR_DIR=/app/web/node_modules", "OH_WEB_VENDOR_DIR=/app/node_modules"),
     ],
-    ids=["node missing", "devstack copied", "everything copied", "runs as root", "no volume", "volume not owned"],
+    ids=[
+        "node missing",
+        "devstack copied",
+        "everything copied",
+        "runs as root",
+        "no volume",
+        "volume not owned",
+        "npm install, not the lockfile",
+        "dev dependencies in the image",
+        "npm install scripts run",
+        "libraries not in the image",
+        "vendor dir elsewhere",
+    ],
 )
 def test_dockerfile_checks_find_faults(fault: tuple[str, str]) -> None:
     text = DOCKERFILE.read_text()

@@ -1,15 +1,19 @@
 """The production topology as processes, as compose/node.yml runs it, without containers.
 
-A wheel of the product is built from exactly what compose/Dockerfile copies and installed into
-a fresh venv (its dependencies come from the suite's venv, its code only from the wheel; no
-dev stack). As a non-root user, with a read-only code and working directory and a writable data
-directory (the volume, OH_DATA_DIR), with the environment node.yml sets pointed at the suite's
-real services: the one-shot ``migrate`` command, two api replicas, the worker and the gateway.
-A player signs in through api 1 (the built-in OIDC provider) and the token works on api 2.
+A wheel of the product is built from exactly what compose/Dockerfile's build stage copies and
+installed into a fresh venv (its dependencies come from the suite's venv, its code only from the
+wheel; no dev stack). The front-end libraries are the repository's web/node_modules (what
+``npm ci`` installed from web/package-lock.json) without its dev dependencies, copied where the
+image's stage ``web`` puts them, and OH_WEB_VENDOR_DIR names them as the image does. As a
+non-root user, with a read-only code and working directory and a writable data directory (the
+volume, OH_DATA_DIR), with the environment node.yml sets pointed at the suite's real services:
+the one-shot ``migrate`` command, two api replicas, the worker and the gateway. A player signs in
+through api 1 (the built-in OIDC provider) and the token works on api 2.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import re
@@ -54,12 +58,19 @@ class Installed:
     gid: int
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
+    @property
+    def vendor(self) -> Path:
+        """The front-end libraries: the image's /app/web/node_modules."""
+        return self.app / "web" / "node_modules"
+
     def environ(self, env: dict[str, str]) -> dict[str, str]:
-        """Only what a container would have: no PYTHONPATH, no variable of the suite."""
+        """Only what a container would have: no PYTHONPATH, no variable of the suite; the
+        image's own setting of where the front-end libraries are."""
         return {
             "PATH": f"{self.venv / 'bin'}:/usr/local/bin:/usr/bin:/bin",
             "HOME": str(self.app),
             "LANG": "C.UTF-8",
+            "OH_WEB_VENDOR_DIR": str(self.vendor),
             **env,
         }
 
@@ -134,16 +145,28 @@ def _dependencies(root: Path) -> Path:
     return folder
 
 
+def _web_libraries(target: Path) -> None:
+    """What the image's stage ``web`` installs (``npm ci --omit=dev``): the repository's
+    web/node_modules without the lockfile's dev packages (a nested package comes with its parent)."""
+    web = REPO / "web"
+    assert (web / "node_modules" / ".package-lock.json").exists(), "run `npm ci` in web/ (scripts/test does)"
+    packages = json.loads((web / "package-lock.json").read_text())["packages"]
+    for name, entry in packages.items():
+        top = name.count("node_modules/") == 1
+        if name and top and not entry.get("dev") and not entry.get("link"):
+            shutil.copytree(web / name, target / name.removeprefix("node_modules/"))
+
+
 @pytest.fixture(scope="module")
 def installed() -> Iterator[Installed]:
     uid, gid = _user()
     root = Path(tempfile.mkdtemp(prefix="oh-prod-", dir="/tmp"))
     root.chmod(0o755)
     (root / "logs").mkdir()
-    # The build context: what the Dockerfile copies, nothing else.
+    # The build context: what the Dockerfile's build stage copies, nothing else.
     src = root / "src"
     src.mkdir()
-    for pattern in dockerfile_copies((COMPOSE / "Dockerfile").read_text()):
+    for pattern in dockerfile_copies((COMPOSE / "Dockerfile").read_text(), stage="build"):
         for path in REPO.glob(pattern):
             target = src / path.relative_to(REPO)
             if path.is_dir():
@@ -176,6 +199,7 @@ def installed() -> Iterator[Installed]:
     shutil.rmtree(src)
     app = root / "app"
     app.mkdir(mode=0o755)
+    _web_libraries(app / "web" / "node_modules")
     data = root / "data"
     data.mkdir(mode=0o700)
     os.chown(data, uid, gid)
@@ -355,6 +379,11 @@ async def _one_node(inst: Installed, urls: dict[str, str], kid: str) -> None:
         for name in ("api-1", "api-2"):
             ready = await c.get(f"{urls[name]}/ready")
             assert ready.status_code == 200, (name, ready.text)
+        # The docs page's files: our start script (package data in the wheel) and Swagger UI
+        # from the front-end libraries, where the image puts them.
+        for path in ("/docs", "/static/app/swagger-init.js", "/static/vendor/swagger-ui/swagger-ui-bundle.js"):
+            got = await c.get(f"{urls['api-1']}{path}")
+            assert got.status_code == 200, (path, got.status_code, got.text[:300])
         jwks = [(await c.get(f"{urls[n]}/.well-known/jwks.json")).json() for n in ("api-1", "api-2")]
         assert jwks[0] == jwks[1] and [k["kid"] for k in jwks[0]["keys"]] == [kid], jwks
 

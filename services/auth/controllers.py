@@ -18,14 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.errors import InvalidInput, app_error_handler, error_responses
 from services.auth.dto import CodeGrant, RefreshIn, TokenPair
-from services.auth.service import (
-    LoginBroker,
-    TokenReused,
-    issue_tokens,
-    provide_broker,
-    refresh_tokens_of,
-    revoke,
-)
+from services.auth.service import LoginBroker, TokenReused, broker_of, issue_tokens, refresh_tokens_of, revoke
 
 Code = Annotated[str, QueryParameter(name="territory", pattern=r"^[a-z][a-z0-9_]{1,30}$", description="Territory code")]
 Challenge = Annotated[str, QueryParameter(min_length=43, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -37,6 +30,10 @@ LOGIN_ERRORS = error_responses(404, 423, 429, 503)
 TOKEN_ERRORS = error_responses(429, 503)
 REFRESH_ERRORS = error_responses(401, 429, 503)
 LOGOUT_ERRORS = error_responses(429, 503)
+
+
+def provide_broker(request: Request[Any, Any, Any]) -> LoginBroker:
+    return broker_of(request.app.state)
 
 
 class AuthController(Controller):

@@ -27,9 +27,9 @@ from core.routing import Router
 from services.auth.service import (
     LoginBroker,
     LoginFailed,
+    broker_of,
     identity_for,
     issue_tokens,
-    provide_broker,
     territories_with_login,
 )
 from services.auth.sessions import sessions_of
@@ -48,10 +48,14 @@ def _login_key(request: Request[Any, Any, Any], state: str) -> str:
     return f"{prefix(request.app.state.settings)}weblogin:{hashlib.sha256(state.encode()).hexdigest()}"
 
 
+def _broker(request: Request[Any, Any, Any]) -> LoginBroker:
+    return broker_of(request.app.state)
+
+
 class SignInPages(Controller):
     tags = ["pages"]
     include_in_schema = False
-    dependencies = {"broker": Provide(provide_broker, sync_to_thread=False)}
+    dependencies = {"broker": Provide(_broker, sync_to_thread=False)}
     opt = {"rate_group": "login"}
 
     @get("/app/signin")

@@ -319,6 +319,13 @@ async def refresh_tokens_of(conn: AsyncConnection, settings: Settings, keys: Key
     return token_pair(issue_access(keys, settings, identity), new_refresh, settings)
 
 
+def broker_of(state: Any) -> LoginBroker:
+    """The login broker over the process's router, Redis and provider metadata cache."""
+    if getattr(state, "discovery", None) is None:
+        state.discovery = Discovery(state.http)
+    return LoginBroker(state.router, state.redis, state.discovery, state.settings)
+
+
 # --- the login broker ----------------------------------------------------------------------
 class LoginBroker:
     """The relying-party side of a login: the app's request, the provider's callback, the
@@ -456,15 +463,6 @@ class LoginBroker:
         if not verifier or not secrets.compare_digest(create_s256_code_challenge(verifier), grant["challenge"]):
             raise LoginFailed("PKCE code_verifier does not match the code_challenge")
         return uuid.UUID(grant["user_id"])
-
-
-def provide_broker(request: Any) -> LoginBroker:
-    """The login broker over the process's router, Redis and provider metadata cache (the
-    dependency ``broker`` of the API's and the player app's sign-in routes)."""
-    state = request.app.state
-    if getattr(state, "discovery", None) is None:
-        state.discovery = Discovery(state.http)
-    return LoginBroker(state.router, state.redis, state.discovery, state.settings)
 
 
 async def remember_language(state: Any, sid: str | None, lang: str | None) -> None:
