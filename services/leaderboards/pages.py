@@ -13,13 +13,23 @@ from litestar.params import QueryParameter
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.auth import Identity
+from core.errors import InvalidInput
 from core.pages import page
 from core.routing import Territory
 from services.leaderboards import keys, service
 from services.zones.service import list_zones
 
-LIMIT = 20
+LIMIT = 10  # as GET /api/leaderboard; the player's own rank is shown below when outside it
 ZONES_LISTED = 200
+
+
+def _zone_id(raw: str | None) -> uuid.UUID | None:
+    if not raw:
+        return None
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise InvalidInput("zone: not a zone id") from None
 
 
 class LeaderboardPages(Controller):
@@ -33,8 +43,10 @@ class LeaderboardPages(Controller):
         territory: NamedDependency[Territory],
         identity: NamedDependency[Identity],
         period: Annotated[keys.Period, QueryParameter()] = "week",
-        zone: Annotated[uuid.UUID | None, QueryParameter(description="A zone's board; none: the territory's")] = None,
+        zone_param: Annotated[str | None, QueryParameter(name="zone", max_length=36)] = None,
     ) -> Response[Any]:
+        """``zone``: a zone's id for its board; empty (the form's first choice) for the territory's."""
+        zone = _zone_id(zone_param)
         zones, more = await list_zones(db, limit=ZONES_LISTED, cursor=None)
         board = await service.leaderboard(
             db,
