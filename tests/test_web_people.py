@@ -118,6 +118,8 @@ async def test_home_shows_a_payout_live_and_the_unread_count_follows(
     phone = await signed_in(browser, web, land, username, "phone")
     desktop = await signed_in(browser, web, land, username, "desktop")
     me = land.signed[username]
+    fetched: list[str] = []
+    phone.on("request", lambda r: fetched.append(r.url))
     try:
         for page in (phone, desktop):
             await page.goto(f"{web.url}/app")
@@ -126,6 +128,9 @@ async def test_home_shows_a_payout_live_and_the_unread_count_follows(
             await expect(page.locator("#unread")).to_be_empty()
             await expect(page.locator("#streak")).to_have_text("No streak yet")
         await look(phone, "home-new")
+        # The count loaded once, and stays quiet until a notification comes (no polling loop).
+        await phone.wait_for_timeout(1500)
+        assert len([u for u in fetched if u.endswith("/app/notifications/unread")]) == 1, fetched
 
         # A real payout: a proof auto-approved as the verification worker does, paid by the worker.
         proof = await approved(router, land.code, land.quest, me)
