@@ -84,7 +84,8 @@ class PlayerPages(Controller):
         except service.InvalidProfile as refused:
             # Checked before anything is written: the form again, with what was typed and why.
             return await _profile(request, tx, territory, identity, refused=refused, typed=changes, status=400)
-        await remember_language(request.app.state, request.scope.get("oh_sid"), me.language)  # type: ignore[call-overload]
+        sid = request.scope.get("oh_sid")  # type: ignore[call-overload]
+        await remember_language(request.app.state, sid if isinstance(sid, str) else None, me.language)
         response = redirect(request, "/app/profile?saved=1")
         if me.language:
             response.cookies.append(
