@@ -30,11 +30,11 @@ from core.evidence import EvidenceStore
 from core.http import EVIDENCE_UPLOAD, dependencies, request_context_middleware
 from core.i18n import Catalogs
 from core.logging import configure_logging
-from core.pages import PAGE_EXCEPTION_HANDLERS, Pages, csrf_guard
+from core.pages import PAGE_EXCEPTION_HANDLERS, Pages, content_security_policy, csrf_guard
 from core.routing import Router
 from core.settings import Settings, get_settings
 from node import domains
-from node.docs import swagger_plugin
+from node.docs import docs_headers, swagger_plugin
 from services.auth.sessions import session_middleware
 from services.health.controllers import HealthController
 from territories.registry import open_router
@@ -48,18 +48,17 @@ CORE = HERE.parent / "core"
 UNCOMPRESSED = ["^/api/", "^/app/live", "^/metrics", "^/health", "^/ready", "^/oidc", "^/\\.well-known"]
 
 
-def web_router(settings: Settings, controllers: list[Any]) -> tuple[Routes, Pages]:
+def web_router(settings: Settings, controllers: list[Any], assets: Assets) -> tuple[Routes, Pages]:
     """The player app: its pages behind the browser session and CSRF checks, errors as pages."""
     template_dirs = [CORE / "templates"]
     for controller in controllers:
         folder = Path(sys.modules[controller.__module__].__file__ or "").parent / "templates"
         if folder.is_dir() and folder not in template_dirs:
             template_dirs.append(folder)
-    assets = Assets(HERE / "static", settings.web.vendor_dir)
     pages = Pages(settings, template_dirs, Catalogs(HERE / "locales", settings.web.default_language), assets)
     routes = Routes(
         "/",
-        route_handlers=[*controllers, *assets.routers()],
+        route_handlers=controllers,
         middleware=[session_middleware],
         guards=[csrf_guard],
         exception_handlers=PAGE_EXCEPTION_HANDLERS,
@@ -131,11 +130,13 @@ def create_app(settings: Settings | None = None, only: list[str] | None = None) 
     unknown = sorted(set(chosen) - set(available))
     if unknown:
         raise ValueError(f"unknown service(s) {', '.join(unknown)}; choose from {', '.join(available)}")
-    handlers: list[Any] = [HealthController, MetricsController]
+    # The static files (the app's and the npm libraries') serve the pages and the API docs.
+    assets = Assets(HERE / "static", settings.web.vendor_dir)
+    handlers: list[Any] = [HealthController, MetricsController, *assets.routers()]
     pages = None
     for name in chosen:
         if name == "web":
-            web, pages = web_router(settings, available[name])
+            web, pages = web_router(settings, available[name], assets)
             handlers.append(web)
         else:
             handlers.extend(available[name])
@@ -145,7 +146,11 @@ def create_app(settings: Settings | None = None, only: list[str] | None = None) 
         dependencies=dependencies(),
         guards=[rate_limit],
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[request_context_middleware(settings.log.access_log), prometheus.middleware],
+        middleware=[
+            request_context_middleware(settings.log.access_log),
+            prometheus.middleware,
+            docs_headers(content_security_policy(settings)),
+        ],
         compression_config=CompressionConfig(backend="gzip", minimum_size=500, exclude=UNCOMPRESSED),
         lifespan=[lifespan],
         request_max_body_size=settings.http.request_max_body,
@@ -161,6 +166,7 @@ def create_app(settings: Settings | None = None, only: list[str] | None = None) 
     )
     app.state.settings = settings
     app.state.pages = pages
+    app.state.assets = assets
     # The installed languages, also for the JSON API (a profile's language is one of them).
     app.state.catalogs = pages.catalogs if pages else Catalogs(HERE / "locales", settings.web.default_language)
     # Evidence uploads may be larger than other bodies: their limit is a setting too.

@@ -12,15 +12,14 @@ pages' do.
 from __future__ import annotations
 
 import html
-from pathlib import Path
 from typing import Any
 
 from litestar import Request, Router
 from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.assets import Assets
 
-STATIC = Path(__file__).resolve().parent / "static"
 BUNDLE = "vendor/swagger-ui/swagger-ui-bundle.js"
 PRESET = "vendor/swagger-ui/swagger-ui-standalone-preset.js"
 CSS = "vendor/swagger-ui/swagger-ui.css"
@@ -35,19 +34,10 @@ class LocalSwaggerRenderPlugin(SwaggerRenderPlugin):
         super().__init__(
             js_url=f"/static/{BUNDLE}", css_url=f"/static/{CSS}", standalone_preset_js_url=f"/static/{PRESET}", **kwargs
         )
-        self._assets: Assets | None = None
-
-    def assets(self, request: Request[Any, Any, Any]) -> Assets:
-        """The player app's assets when it is mounted; else the same files' URLs of our own."""
-        pages = getattr(request.app.state, "pages", None)
-        if pages is not None:
-            return pages.assets  # type: ignore[no-any-return]
-        if self._assets is None:
-            self._assets = Assets(STATIC, request.app.state.settings.web.vendor_dir)
-        return self._assets
 
     def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
-        url = self.assets(request).url
+        assets: Assets = request.app.state.assets
+        url = assets.url
         attrs = {"data-openapi-url": self.get_openapi_json_route(request)}
         csrf = request.app.csrf_config
         if csrf is not None and not csrf.cookie_httponly:
@@ -76,6 +66,33 @@ class LocalSwaggerRenderPlugin(SwaggerRenderPlugin):
         # Not Swagger UI's oauth2-redirect.html route (an inline script): the API's security
         # schemes are bearer tokens, no OAuth2 flow.
         return
+
+
+def docs_headers(policy: str) -> Any:
+    """ASGI middleware: the docs page gets the pages' Content-Security-Policy and framing rules."""
+    extra = [
+        (b"content-security-policy", policy.encode()),
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"same-origin"),
+    ]
+
+    def factory(app: ASGIApp) -> ASGIApp:
+        async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http" or not scope["path"].startswith("/docs") or scope["path"].endswith(".json"):
+                await app(scope, receive, send)
+                return
+
+            async def send_with_headers(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    message["headers"] = [*message.get("headers", []), *extra]
+                await send(message)
+
+            await app(scope, receive, send_with_headers)
+
+        return middleware
+
+    return factory
 
 
 def swagger_plugin() -> LocalSwaggerRenderPlugin:

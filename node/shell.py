@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from litestar import Controller, Request, Response, get
 from litestar.datastructures import Cookie
 from litestar.di import NamedDependency, Provide
-from litestar.params import HeaderParameter, QueryParameter
+from litestar.params import HeaderParameter, PathParameter, QueryParameter
 from litestar.response import Redirect, ServerSentEvent
 
 from core.auth import Identity
@@ -66,5 +66,5 @@ class ShellPages(Controller):
         return ServerSentEvent(streams.open(territory, identity.user_id, last))
 
     @get("/app/{rest:path}")
-    async def unknown(self, rest: str) -> None:
+    async def unknown(self, rest: Annotated[str, PathParameter()]) -> None:
         raise NotFound(f"there is no page at /app{rest}")

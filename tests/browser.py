@@ -12,6 +12,8 @@ installs it); Playwright's own browser downloads are never used.
   ``await page.context.close()``.
 - ``await check_axe(page)``: runs axe-core (web/node_modules/axe-core) on the page and fails
   listing the serious and critical violations.
+- ``await check_fits(page)``: fails when the page is wider than its viewport (a phone would
+  scroll sideways or zoom out), naming the innermost elements that stick out.
 - ``await snap(page, name)``: a full-page screenshot, test-artifacts/screenshots/<name>-<size>.png.
 """
 
@@ -170,6 +172,31 @@ async def check_axe(page: Page, impacts: tuple[str, ...] = ("serious", "critical
                 lines.append(f"    ... and {len(v['nodes']) - 10} more")
         pytest.fail("\n".join(lines), pytrace=False)
     return [v for v in result if v["impact"] not in impacts]
+
+
+async def check_fits(page: Page) -> None:
+    """Fail when the page is wider than the viewport it was opened at, naming the innermost
+    elements that stick out (a mobile browser widens its layout viewport to fit them, so
+    window.innerWidth is no measure)."""
+    width = (page.viewport_size or {"width": 0})["width"]
+    found = await page.evaluate(
+        """(width) => {
+            const out = [...document.querySelectorAll("body *")].filter(
+                (e) => e.getBoundingClientRect().right > width + 0.5);
+            const inner = out.filter((e) => !out.some((o) => o !== e && e.contains(o)));
+            const name = (e) => e.tagName.toLowerCase() + (e.id ? "#" + e.id : "")
+                + [...e.classList].map((c) => "." + c).join("");
+            const edge = (e) => Math.round(e.getBoundingClientRect().right);
+            return {scroll: document.documentElement.scrollWidth,
+                    inner: inner.slice(0, 10).map((e) => `${name(e)} (right edge ${edge(e)}px)`)};
+        }""",
+        width,
+    )
+    if found["scroll"] > width:
+        listed = "\n".join(f"- {item}" for item in found["inner"]) or "- (no element found: a margin or a transform?)"
+        pytest.fail(
+            f"{page.url} is {found['scroll']}px wide in a {width}px viewport; sticking out:\n{listed}", pytrace=False
+        )
 
 
 async def snap(page: Page, name: str) -> Path:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import Browser, Page, Route
 
-from tests.browser import SCREENSHOTS, check_axe, new_page, snap, watch
+from tests.browser import SCREENSHOTS, check_axe, check_fits, new_page, snap, watch
 
 STRICT_CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'"
 # A loopback address nothing listens on: the page kit's routes answer it.
@@ -66,6 +66,7 @@ async def test_axe_passes_a_clean_page_under_a_strict_csp(browser: Browser, size
         assert shot == SCREENSHOTS / f"kit-{size}.png" and shot.stat().st_size > 0
         viewport = await page.evaluate("() => [window.innerWidth, matchMedia('(pointer: coarse)').matches]")
         assert viewport == ([360, True] if size == "phone" else [1280, False])
+        await check_fits(page)
     finally:
         await page.context.close()
 
@@ -80,5 +81,19 @@ async def test_axe_lists_serious_and_critical_violations(browser: Browser) -> No
         for rule in ("image-alt", "button-name", "html-has-lang"):
             assert rule in message, message
         assert 'at ["img"] <img src="data:image/gif' in message, message  # where, readable
+    finally:
+        await page.context.close()
+
+
+async def test_check_fits_names_what_sticks_out(browser: Browser) -> None:
+    page = await new_page(browser, "phone")
+    try:
+        wide = GOOD.replace(
+            "<p>Plain text.</p>", '<p>Plain text.</p><div class="row"><img alt="" width="400" height="10"></div>'
+        )
+        await serve(page, wide, STRICT_CSP)
+        with pytest.raises(pytest.fail.Exception) as failed:
+            await check_fits(page)
+        assert "in a 360px viewport" in str(failed.value) and "- img (right edge" in str(failed.value), failed.value
     finally:
         await page.context.close()

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -240,6 +241,18 @@ def test_the_package_is_installed_without_the_dev_stack(installed: Installed) ->
     assert probe.returncode != 0
 
 
+def test_the_wheel_holds_every_file_of_the_product(installed: Installed) -> None:
+    """Templates, catalogs and static files are package data: a file of the product's folders
+    that the wheel lacks would be missing in the image (documentation aside)."""
+    wheel = next((installed.root / "wheels").glob("oneheart-*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    listed = subprocess.run(["git", "-C", str(REPO), "ls-files", "-z", *PRODUCT], capture_output=True, check=True)
+    tracked = [name for name in listed.stdout.decode().split("\0") if name]
+    assert tracked, "git ls-files listed nothing"
+    missing = [name for name in tracked if name not in names and not name.endswith(".md")]
+    assert missing == [], f"not in the wheel (see [tool.setuptools.package-data]): {missing}"
+
+
 @pytest.fixture(scope="module")
 def nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A NATS of its own: the suite's workers share durable consumer names with this worker."""
@@ -381,6 +394,9 @@ async def _one_node(inst: Installed, urls: dict[str, str], kid: str) -> None:
             assert ready.status_code == 200, (name, ready.text)
         # The docs page's files: our start script (package data in the wheel) and Swagger UI
         # from the front-end libraries, where the image puts them.
+        # A page, in a language (templates and catalogs are in the wheel too).
+        signin = await c.get(f"{urls['api-1']}/app/signin", headers={"Accept-Language": "da"})
+        assert signin.status_code == 200 and signin.headers["content-language"] == "da", signin.text[:500]
         for path in ("/docs", "/static/app/swagger-init.js", "/static/vendor/swagger-ui/swagger-ui-bundle.js"):
             got = await c.get(f"{urls['api-1']}{path}")
             assert got.status_code == 200, (path, got.status_code, got.text[:300])
