@@ -19,7 +19,7 @@ from playwright.async_api import Browser, Page, expect
 
 from core.routing import Router
 from territories.registry import Registry
-from tests.browser import check_axe, new_page, snap, watch
+from tests.browser import check_axe, check_fits, new_page, snap, watch
 from tests.conftest import Env, Node, Proc, eventually, rows
 from tests.test_auth import provider_for
 from tests.test_impact import approved, paid
@@ -101,7 +101,9 @@ def clean(page: Page) -> None:
 
 
 async def look(page: Page, name: str) -> None:
+    """axe finds nothing serious, the page fits its width, and a screenshot to look at."""
     await check_axe(page)
+    await check_fits(page)
     await snap(page, f"people-{name}")
 
 
