@@ -167,6 +167,8 @@ def create_app(settings: Settings | None = None, only: list[str] | None = None) 
     app.state.settings = settings
     app.state.pages = pages
     app.state.assets = assets
+    # The installed languages, also for the JSON API (a profile's language is one of them).
+    app.state.catalogs = pages.catalogs if pages else Catalogs(HERE / "locales", settings.web.default_language)
     # Evidence uploads may be larger than other bodies: their limit is a setting too.
     for route in app.routes:
         for handler in getattr(route, "route_handlers", ()):

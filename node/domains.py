@@ -47,11 +47,13 @@ def pages() -> list[Any]:
     """The player app's pages (``/app``): each domain's ``pages.py``, and the app's shell."""
     from node.shell import ShellPages
     from services.auth.pages import SignInPages
+    from services.leaderboards.pages import LeaderboardPages
+    from services.notifications.pages import NotificationPages
     from services.players.pages import PlayerPages
     from services.proofs.pages import ProofPages
     from services.social.pages import ReviewPages
 
-    return [SignInPages, PlayerPages, ProofPages, ReviewPages, ShellPages]
+    return [SignInPages, PlayerPages, LeaderboardPages, NotificationPages, ProofPages, ReviewPages, ShellPages]
 
 
 def consumers() -> list[Any]:

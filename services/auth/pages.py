@@ -141,7 +141,9 @@ class SignInPages(Controller):
         pair = await issue_tokens(registry_tx, state.settings, state.node_keys, user_id, WEB_CLIENT)
         identity = await identity_for(registry_tx, user_id)
         sessions = sessions_of(state)
-        sid, _ = await sessions.create(pair, identity)
+        # The profile's language, so the app speaks it at once (a language picked in this
+        # browser, the oh_lang cookie, still comes first).
+        sid, _ = await sessions.create(pair, identity, await broker.language_of(identity))
         done = Cookie(key=LOGIN_COOKIE, value="", path="/app", max_age=0, httponly=True, samesite="lax")
         return Redirect(back_to(started["next"]), status_code=303, cookies=[sessions.cookie(sid), done])
 

@@ -37,6 +37,7 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
+import structlog
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -53,8 +54,10 @@ from core.settings import Settings
 from core.urls import check_redirect_uri, with_query
 from services.auth.dto import TokenPair
 from services.auth.models import ROLES, app_clients, identity_providers, refresh_tokens, role_assignments, users
-from services.players.service import ensure_player
+from services.players.service import ensure_player, language_of
 from territories.registry import audit
+
+log = structlog.get_logger(__name__)
 
 ID_TOKEN_ALGS = ["RS256", "ES256", "PS256", "EdDSA"]
 LEEWAY = 60
@@ -438,6 +441,16 @@ class LoginBroker:
             await self.redis.set(_key("appcode", code), json.dumps(grant), ex=self.settings.auth.auth_code_ttl)
         return code
 
+    async def language_of(self, identity: Identity) -> str | None:
+        """The language in the person's profile in their home territory (None: none chosen, or
+        the territory cannot be read now: the browser's language serves until it can)."""
+        try:
+            async with self.router.read(await self.router.resolve(identity.home)) as conn:
+                return await language_of(conn, identity.user_id)
+        except AppError as exc:
+            log.info("profile language unavailable at sign-in", territory=identity.home, error=exc.detail)
+            return None
+
     async def redeem_app_code(self, *, code: str, client_id: str, redirect_uri: str, verifier: str) -> uuid.UUID:
         """The person a one-time app code was issued for (once; checked against client and PKCE)."""
         with _store():
@@ -450,6 +463,15 @@ class LoginBroker:
         if not verifier or not secrets.compare_digest(create_s256_code_challenge(verifier), grant["challenge"]):
             raise LoginFailed("PKCE code_verifier does not match the code_challenge")
         return uuid.UUID(grant["user_id"])
+
+
+async def remember_language(state: Any, sid: str | None, lang: str | None) -> None:
+    """Put ``lang`` into the browser session ``sid`` (the player app's, if any), so its pages
+    switch language at once after the profile changed."""
+    from services.auth.sessions import sessions_of  # sessions.py imports this module
+
+    if sid:
+        await sessions_of(state).set_language(sid, lang)
 
 
 # --- administration (CLI), each change audited ---------------------------------------------

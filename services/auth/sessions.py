@@ -38,7 +38,7 @@ from services.auth.dto import TokenPair
 from services.auth.service import refresh_tokens_of, revoke
 
 log = structlog.get_logger(__name__)
-REFRESH_BEFORE = 60  # seconds before the access token expires
+REFRESH_BEFORE = 60  # seconds before the access token expires (at most; see Sessions.refresh_margin)
 
 
 class WebSession(msgspec.Struct):
@@ -105,6 +105,12 @@ class Sessions:
         ttl = max(1, min(self.settings.web.session_idle, left))
         await self.redis.set(self._key(sid), msgspec.json.encode(session), ex=ttl)
 
+    async def set_language(self, sid: str, lang: str | None) -> None:
+        """The session's language (the profile's, just saved): the next page speaks it."""
+        session = await self.load(sid)
+        if session is not None:
+            await self.save(sid, msgspec.structs.replace(session, lang=lang))
+
     async def end(self, sid: str) -> WebSession | None:
         session = await self.load(sid)
         await self.redis.delete(self._key(sid))
@@ -112,7 +118,8 @@ class Sessions:
 
     async def fresh(self, sid: str, session: WebSession, state: Any) -> WebSession | None:
         """The session with an access token valid for a while yet; None when the login is gone."""
-        if session.access_expires - REFRESH_BEFORE > time.time():
+        margin = self.refresh_margin()
+        if session.access_expires - margin > time.time():
             return session
         lock = f"{self._key(sid)}:refresh"
         if not await self.redis.set(lock, "1", nx=True, ex=10):
@@ -120,7 +127,7 @@ class Sessions:
             for _ in range(50):
                 await asyncio.sleep(0.1)
                 again = await self.load(sid)
-                if again is None or again.access_expires - REFRESH_BEFORE > time.time():
+                if again is None or again.access_expires - margin > time.time():
                     return again
             return None
         try:
@@ -142,6 +149,12 @@ class Sessions:
             return session
         finally:
             await self.redis.delete(lock)
+
+    def refresh_margin(self) -> int:
+        """How long before the access token expires it is refreshed: a minute, or a quarter of
+        the token's life when that is shorter (a short OH_ACCESS_TOKEN_TTL must not refresh
+        at every request)."""
+        return min(REFRESH_BEFORE, max(1, self.settings.auth.access_token_ttl // 4))
 
     async def sign_out(self, sid: str, state: Any) -> None:
         session = await self.end(sid)

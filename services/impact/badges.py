@@ -191,6 +191,21 @@ def _count_filter(rule: CountRule, now: datetime) -> sa.ColumnElement[bool]:
     return sa.and_(*conditions)
 
 
+async def _counts(
+    conn: AsyncConnection, player_id: uuid.UUID, badges: list[BadgeDefinition], now: datetime
+) -> dict[str, int]:
+    """How many of the player's payouts count toward each count rule among ``badges`` (one query)."""
+    count_rules = [b for b in badges if isinstance(b.rule, CountRule)]
+    if not count_rules:
+        return {}
+    columns = [
+        sa.func.count().filter(_count_filter(b.rule, now)).label(b.code)  # type: ignore[arg-type]
+        for b in count_rules
+    ]
+    row = (await conn.execute(sa.select(*columns).where(P.c.player_id == player_id))).one()
+    return dict(row._mapping)
+
+
 async def award_badges(conn: AsyncConnection, standing: Standing, proof_id: uuid.UUID) -> list[Awarded]:
     """Award every active badge whose rule the player now meets and does not hold (unexpired).
 
@@ -206,15 +221,7 @@ async def award_badges(conn: AsyncConnection, standing: Standing, proof_id: uuid
         )
     }
     todo = [b for b in await definitions(conn) if b.code not in held]
-    counts: dict[str, int] = {}
-    count_rules = [b for b in todo if isinstance(b.rule, CountRule)]
-    if count_rules:
-        columns = [
-            sa.func.count().filter(_count_filter(b.rule, now)).label(b.code)  # type: ignore[arg-type]
-            for b in count_rules
-        ]
-        row = (await conn.execute(sa.select(*columns).where(P.c.player_id == standing.player_id))).one()
-        counts = dict(row._mapping)
+    counts = await _counts(conn, standing.player_id, todo, now)
     awarded = []
     for badge in todo:
         if not _met(badge.rule, standing, counts.get(badge.code, 0)):
@@ -237,6 +244,37 @@ async def award_badges(conn: AsyncConnection, standing: Standing, proof_id: uuid
         if row is not None:
             awarded.append(Awarded(badge, row.id, now, expires))
     return awarded
+
+
+@dataclass(frozen=True, slots=True)
+class Toward:
+    """How far a player is toward a badge they do not hold."""
+
+    badge: BadgeDefinition
+    kind: str  # the rule's kind: count, level or streak
+    have: int
+    need: int
+
+
+def _have(rule: Rule, standing: Standing, count: int) -> tuple[int, int]:
+    if isinstance(rule, CountRule):
+        return count, rule.count
+    if isinstance(rule, LevelRule):
+        return standing.level, rule.level
+    return standing.streak_days, rule.days
+
+
+async def progress(conn: AsyncConnection, standing: Standing, held: set[str]) -> list[Toward]:
+    """The active badges the player does not hold (unexpired), each with what the rule
+    counts so far and what it needs, the closest first (then by code)."""
+    todo = [b for b in await definitions(conn) if b.code not in held]
+    counts = await _counts(conn, standing.player_id, todo, standing.now)
+    out = []
+    for badge in todo:
+        have, need = _have(badge.rule, standing, counts.get(badge.code, 0))
+        kind = str(msgspec.to_builtins(badge.rule)["kind"])
+        out.append(Toward(badge, kind, min(have, need), need))
+    return sorted(out, key=lambda t: (-t.have / t.need, t.badge.code))
 
 
 def _met(rule: Rule, standing: Standing, count: int) -> bool:

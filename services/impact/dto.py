@@ -45,6 +45,15 @@ class HeldBadge(msgspec.Struct):
     expires_at: datetime | None
 
 
+class BadgeProgress(msgspec.Struct):
+    code: str
+    name: str
+    description: str
+    kind: str  # the rule's kind: count, level or streak
+    have: int  # what the rule counts so far (proofs, the level, days in a row)
+    need: int
+
+
 class Standing(msgspec.Struct):
     territory: str
     level: int
@@ -52,6 +61,9 @@ class Standing(msgspec.Struct):
     tokens: int
     next_level_xp: int | None  # total XP for the next level (None at the top)
     badges: list[HeldBadge]
+    level_xp: int  # total XP at which the current level began
+    streak_days: int  # consecutive UTC days with an approved proof, ending today or yesterday (0: none)
+    next_badges: list[BadgeProgress]  # badges not held yet, the closest first
 
 
 class ProofPayout(msgspec.Struct):

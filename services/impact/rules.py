@@ -139,6 +139,15 @@ def streak_days(day: date, days: set[date]) -> int:
     return n
 
 
+def current_streak(today: date, days: set[date]) -> int:
+    """The streak a player is on: consecutive days with an approved proof ending today, or
+    yesterday (today is not over yet); 0 when neither day has one."""
+    for end in (today, today - timedelta(days=1)):
+        if end in days:
+            return streak_days(end, days)
+    return 0
+
+
 def streak_window(policy: ImpactPolicy) -> int:
     """How many days back a streak can still raise the multiplier (beyond that it is capped)."""
     if policy.streak_step <= 0:

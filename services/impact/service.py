@@ -33,7 +33,7 @@ from core.db import row_to
 from core.events.outbox import emit
 from core.routing import territory_of
 from services.impact import badges, rules
-from services.impact.dto import Badge, HeldBadge, Level, LevelCurve, PolicyOut, ProofPayout, Standing
+from services.impact.dto import Badge, BadgeProgress, HeldBadge, Level, LevelCurve, PolicyOut, ProofPayout, Standing
 from services.impact.models import payouts
 from services.ledger import service as ledger
 from services.ledger.models import balances
@@ -187,6 +187,7 @@ async def pay(conn: AsyncConnection, approval: Approval, *, with_badges: bool = 
         {
             "proof_id": str(a.proof_id),
             "quest_id": str(a.quest_id),
+            "quest_title": row.title,
             "xp": got.xp,
             "tokens": got.tokens,
             "multipliers": got.multipliers,
@@ -265,7 +266,7 @@ async def _notify_validated(conn: AsyncConnection, a: Approval, title: str) -> N
         "validated",
         "Your proof was validated",
         f"Your community confirmed “{title}”.",
-        {"proof_id": str(a.proof_id), "quest_id": str(a.quest_id)},
+        {"proof_id": str(a.proof_id), "quest_id": str(a.quest_id), "quest_title": title},
         key=f"validated:{a.proof_id}",
     )
 
@@ -304,7 +305,11 @@ async def _award(conn: AsyncConnection, a: Approval, level: int, streak: int, no
             "badge",
             f"Badge: {b.name}",
             b.description,
-            {"badge": b.code, "expires_at": got.expires_at.isoformat() if got.expires_at else None},
+            {
+                "badge": b.code,
+                "name": b.name,
+                "expires_at": got.expires_at.isoformat() if got.expires_at else None,
+            },
             key=f"badge:{b.code}:{got.id}",
         )
 
@@ -329,13 +334,27 @@ async def list_badges(conn: AsyncConnection) -> list[Badge]:
     return [Badge(b.code, b.name, b.description, b.rule, b.valid_days) for b in await badges.definitions(conn)]
 
 
+async def current_streak(conn: AsyncConnection, player_id: uuid.UUID, today: date) -> int:
+    """Consecutive UTC days with an approved (paid) proof, ending today or yesterday; 0 when
+    neither (the same days a payout's streak multiplier counts, :func:`rules.streak_days`)."""
+    since = today - timedelta(days=366)
+    days = await conn.execute(
+        sa.select(payouts.c.day).distinct().where(payouts.c.player_id == player_id, payouts.c.day.between(since, today))
+    )
+    return rules.current_streak(today, {r.day for r in days})
+
+
 async def standing(conn: AsyncConnection, identity: Identity, now: datetime | None = None) -> Standing:
-    """The caller's level, XP, Heart tokens and unexpired badges in the connection's territory."""
+    """The caller's level (and the XP it began at), XP, Heart tokens, current streak,
+    unexpired badges and the badges closest to earn in the connection's territory."""
     await badges.ensure_catalogue(conn.engine)
+    now = now or utcnow()
     p = await read_policy(conn, rules.KEY, rules.ImpactPolicy)
     tokens, xp = await ledger.get_balance(conn, ledger.player_account(identity.user_id))
-    held = await badges.held_badges(conn, identity.user_id, now or utcnow())
+    held = await badges.held_badges(conn, identity.user_id, now)
     level = rules.level_for(p, xp)
+    streak = await current_streak(conn, identity.user_id, now.astimezone(UTC).date())
+    toward = await badges.progress(conn, badges.Standing(identity.user_id, level, streak, now), {h.code for h in held})
     return Standing(
         territory_of(conn),
         level,
@@ -343,6 +362,9 @@ async def standing(conn: AsyncConnection, identity: Identity, now: datetime | No
         tokens,
         _next(p, level),
         [row_to(HeldBadge, h) for h in held],
+        rules.xp_for_level(p, level),
+        streak,
+        [BadgeProgress(t.badge.code, t.badge.name, t.badge.description, t.kind, t.have, t.need) for t in toward],
     )
 
 
@@ -359,3 +381,14 @@ async def payout_of(conn: AsyncConnection, proof_id: uuid.UUID) -> ProofPayout |
         ledger_seq=row.ledger_seq,
         paid_at=row.created_at,
     )
+
+
+async def recent_zone(conn: AsyncConnection, player_id: uuid.UUID) -> uuid.UUID | None:
+    """The zone of the player's latest paid proof (where they are active), or None."""
+    found = await conn.execute(
+        sa.select(payouts.c.zone_id)
+        .where(payouts.c.player_id == player_id)
+        .order_by(payouts.c.created_at.desc())
+        .limit(1)
+    )
+    return found.scalar_one_or_none()

@@ -18,4 +18,5 @@ class Leaderboard(msgspec.Struct):
     key: str  # the period's name: all, day:YYYY-MM-DD, week:YYYY-Www
     zone_id: uuid.UUID | None
     items: list[Rank]
-    me: Rank | None  # the caller, when on this board
+    me: Rank | None  # the caller, when on this board (and not hidden)
+    hidden: bool = False  # the caller chose not to appear on leaderboards

@@ -100,3 +100,16 @@ async def standing(redis: Redis, key: str, player_id: str) -> tuple[int, int] | 
         found: list[Any] = await pipe.execute()
     rank, score = found
     return None if rank is None else (int(rank) + 1, int(score))
+
+
+async def ahead_of(redis: Redis, key: str, player_id: str, xp: int, others: list[str]) -> int:
+    """How many of ``others`` rank above ``player_id`` (who has ``xp``) on a board: more XP,
+    or as much and a higher id (the order of :func:`top`)."""
+    ahead = 0
+    for i in range(0, len(others), 1000):
+        chunk = others[i : i + 1000]
+        found: list[Any] = await redis.zmscore(key, chunk)
+        for other, score in zip(chunk, found, strict=True):
+            if score is not None and (int(score) > xp or (int(score) == xp and other > player_id)):
+                ahead += 1
+    return ahead

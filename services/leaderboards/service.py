@@ -47,13 +47,22 @@ async def leaderboard(
     limit: int,
     me: uuid.UUID,
 ) -> Leaderboard:
-    """A board of ``conn``'s territory, display names read on ``conn``."""
+    """A board of ``conn``'s territory, display names read on ``conn``.
+
+    Players who chose not to appear on leaderboards (``players.on_leaderboards``) are left out
+    when the board is read (Redis keeps counting what the ledger says, so coming back is
+    immediate): the others' ranks close up, and ``me`` is None for a caller who opted out
+    (``hidden`` says so)."""
     code = territory_of(conn)
     name = keys.period_name(period, on)
     key = keys.board(keys.prefix(settings, code), keys.scope_of(zone_id), name)
+    hidden = {str(r.id) for r in await conn.execute(sa.select(players.c.id).where(~players.c.on_leaderboards))}
     try:
-        top = await scores.top(redis, key, limit)
-        mine = await scores.standing(redis, key, str(me))
+        # Enough of the top to fill the list once the hidden players are taken out.
+        top = [(p, xp) for p, xp in await scores.top(redis, key, limit + len(hidden)) if p not in hidden][:limit]
+        mine = None if str(me) in hidden else await scores.standing(redis, key, str(me))
+        if mine is not None and hidden:
+            mine = (mine[0] - await scores.ahead_of(redis, key, str(me), mine[1], sorted(hidden)), mine[1])
     except (RedisError, OSError):
         raise Unavailable(
             "leaderboards are unavailable (Redis)", headers={"Retry-After": str(settings.db.retry_after_seconds)}
@@ -69,7 +78,8 @@ async def leaderboard(
         return Rank(position, pid, names.get(pid, default_name(player)), xp)
 
     items = [rank(i + 1, p, xp) for i, (p, xp) in enumerate(top)]
-    return Leaderboard(code, period, name, zone_id, items, rank(mine[0], str(me), mine[1]) if mine else None)
+    you = rank(mine[0], str(me), mine[1]) if mine else None
+    return Leaderboard(code, period, name, zone_id, items, you, str(me) in hidden)
 
 
 async def count_payout(

@@ -11,7 +11,7 @@ from litestar.response import ServerSentEvent
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.auth import Identity
-from core.errors import NotFound, territory_errors
+from core.errors import territory_errors
 from core.pagination import Cursor, Limit, page_size
 from core.routing import Router, Territory
 from services.notifications import live, service
@@ -55,10 +55,7 @@ class NotificationController(Controller):
         summary="Mark one of the caller's notifications read (the first read time is kept)",
     )
     async def read(self, tx: Tx, identity: NamedDependency[Identity], notification_id: NotificationId) -> Notification:
-        found = await service.mark_read(tx, identity.user_id, notification_id)
-        if found is None:
-            raise NotFound(f"you have no notification {notification_id} in this territory")
-        return found
+        return await service.read_one(tx, identity.user_id, notification_id)
 
     @post("/read-all", status_code=200, responses=ERRORS, summary="Mark all the caller's notifications read")
     async def read_all(self, tx: Tx, identity: NamedDependency[Identity]) -> Marked:

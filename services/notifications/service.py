@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core.errors import NotFound
 from core.events.outbox import emit
 from core.pagination import decode_int_cursor, encode_cursor
 from services.notifications.dto import Notification, NotificationPage
@@ -89,10 +90,14 @@ async def list_notifications(
         query = query.where(N.c.id < decode_int_cursor(cursor))
     rows = (await conn.execute(query.order_by(N.c.id.desc()).limit(limit + 1))).all()
     items = [_notification(r) for r in rows[:limit]]
-    unread = (
-        await conn.execute(sa.select(sa.func.count()).where(N.c.player_id == player_id, N.c.read_at.is_(None)))
-    ).scalar_one()
+    unread = await unread_count(conn, player_id)
     return NotificationPage(items, encode_cursor(str(items[-1].id)) if len(rows) > limit else None, unread)
+
+
+async def unread_count(conn: AsyncConnection, player_id: uuid.UUID) -> int:
+    """How many of the player's notifications in this territory are unread."""
+    found = await conn.execute(sa.select(sa.func.count()).where(N.c.player_id == player_id, N.c.read_at.is_(None)))
+    return int(found.scalar_one())
 
 
 async def after(conn: AsyncConnection, player_id: uuid.UUID, last_id: int, limit: int) -> list[Notification]:
@@ -112,6 +117,14 @@ async def mark_read(conn: AsyncConnection, player_id: uuid.UUID, notification_id
     await conn.execute(N.update().where(mine, N.c.read_at.is_(None)).values(read_at=sa.func.now()))
     row = (await conn.execute(sa.select(*_COLUMNS).where(mine))).first()
     return _notification(row) if row else None
+
+
+async def read_one(conn: AsyncConnection, player_id: uuid.UUID, notification_id: int) -> Notification:
+    """Mark one of the player's notifications read; :class:`NotFound` when it is not theirs."""
+    found = await mark_read(conn, player_id, notification_id)
+    if found is None:
+        raise NotFound(f"you have no notification {notification_id} in this territory")
+    return found
 
 
 async def mark_all_read(conn: AsyncConnection, player_id: uuid.UUID) -> int:

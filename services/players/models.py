@@ -14,5 +14,7 @@ players = sa.Table(
     sa.Column("display_name", sa.Text, nullable=False),
     sa.Column("level", sa.Integer, nullable=False),
     sa.Column("xp", sa.BigInteger, nullable=False),
+    sa.Column("language", sa.Text),  # a catalog code; None: the browser's language
+    sa.Column("on_leaderboards", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now()),
 )

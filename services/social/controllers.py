@@ -12,7 +12,6 @@ from core.auth import Identity, require_role
 from core.errors import territory_errors
 from core.pagination import Cursor, Limit, page_size
 from core.routing import Territory
-from services.players.service import ensure_player
 from services.proofs.service import get_proof
 from services.social import service
 from services.social.dto import LinkCode, MatrixLink, ReviewPage, SettleIn, VoteIn, Votes
@@ -108,18 +107,7 @@ class SocialController(Controller):
         identity: NamedDependency[Identity],
         tx: NamedDependency[AsyncConnection],
     ) -> LinkCode:
-        require_role(identity, "player", territory.code)
-        ttl = request.app.state.settings.matrix.link_code_ttl
-        await ensure_player(tx, identity.user_id)
-        code, expires = await service.make_link_code(tx, identity.user_id, ttl)
-        server = territory.matrix_homeserver
-        bot = f"@oh_bot:{server}" if server else None
-        how = (
-            f"Send '!link {code}' to {bot} in a direct message, or post it in a zone room."
-            if bot
-            else ("This territory has no Matrix homeserver yet.")
-        )
-        return LinkCode(code, expires, server, bot, how)
+        return await service.link_code(tx, identity, territory, request.app.state.settings.matrix.link_code_ttl)
 
     @get(
         "/api/social/links",

@@ -81,3 +81,9 @@ class ReviewItem(msgspec.Struct):
 class ReviewPage(msgspec.Struct):
     items: list[ReviewItem]
     next_cursor: str | None
+
+
+class ZoneRoom(msgspec.Struct):
+    zone_id: uuid.UUID
+    room_id: str
+    alias: str  # #oh_<territory>_<zone slug>_<id>:<homeserver>

@@ -28,10 +28,11 @@ from services.proofs import service as lifecycle
 from services.proofs.dto import Proof
 from services.proofs.models import proofs
 from services.proofs.service import get_proof, list_proofs, lock_proof, quest_places
-from services.social.dto import Decided, ReviewItem, ReviewPage, Vote, Votes
+from services.social.dto import Decided, LinkCode, ReviewItem, ReviewPage, Vote, Votes, ZoneRoom
 from services.social.models import (
     matrix_link_codes,
     matrix_links,
+    matrix_rooms,
     social_outcomes,
     social_posts,
     social_votes,
@@ -438,6 +439,40 @@ async def make_link_code(conn: AsyncConnection, player_id: uuid.UUID, ttl: int) 
         matrix_link_codes.insert().values(code_hash=_digest(code), player_id=player_id, expires_at=expires)
     )
     return code, expires
+
+
+def bot_of(homeserver: str | None) -> str | None:
+    """The territory's bot on its homeserver (the gateway's sender), or None without one."""
+    return f"@oh_bot:{homeserver}" if homeserver else None
+
+
+async def link_code(conn: AsyncConnection, identity: Identity, territory: Territory, ttl: int) -> LinkCode:
+    """A one-time code (valid ``ttl`` seconds) that links a Matrix account to the caller's
+    player in ``territory``, and the bot to send it to (players of the territory only)."""
+    require_role(identity, "player", territory.code)
+    await ensure_player(conn, identity.user_id)
+    code, expires = await make_link_code(conn, identity.user_id, ttl)
+    server = territory.matrix_homeserver
+    bot = bot_of(server)
+    how = (
+        f"Send '!link {code}' to {bot} in a direct message, or post it in a zone room."
+        if bot
+        else "This territory has no Matrix homeserver yet."
+    )
+    return LinkCode(code, expires, server, bot, how)
+
+
+async def zone_room(conn: AsyncConnection, zone_id: uuid.UUID) -> ZoneRoom | None:
+    """The zone's Matrix room on the territory's homeserver, if the gateway made it yet (it
+    does when the zone's first proof is posted)."""
+    row = (
+        await conn.execute(
+            sa.select(matrix_rooms.c.room_id, matrix_rooms.c.alias).where(
+                matrix_rooms.c.key == str(zone_id), matrix_rooms.c.kind == "zone"
+            )
+        )
+    ).first()
+    return ZoneRoom(zone_id, row.room_id, row.alias) if row else None
 
 
 async def redeem_link_code(conn: AsyncConnection, code: str, mxid: str) -> uuid.UUID | None:
