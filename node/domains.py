@@ -48,8 +48,9 @@ def pages() -> list[Any]:
     from node.shell import ShellPages
     from services.auth.pages import SignInPages
     from services.players.pages import PlayerPages
+    from services.quests.pages import QuestPages
 
-    return [SignInPages, PlayerPages, ShellPages]
+    return [SignInPages, PlayerPages, QuestPages, ShellPages]
 
 
 def consumers() -> list[Any]:

@@ -344,3 +344,9 @@ async def standing(conn: AsyncConnection, identity: Identity, now: datetime | No
         _next(p, level),
         [row_to(HeldBadge, h) for h in held],
     )
+
+
+async def paid_for(conn: AsyncConnection, proof_id: uuid.UUID) -> tuple[int, int] | None:
+    """The XP and Heart tokens a proof paid, or None while it has not been paid."""
+    row = (await conn.execute(sa.select(payouts.c.xp, payouts.c.tokens).where(payouts.c.proof_id == proof_id))).first()
+    return (int(row.xp), int(row.tokens)) if row is not None else None
