@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
+from devstack.seed import SEED_USER
 from PIL import Image
 from playwright.async_api import Browser, Page, Route, expect
 
@@ -498,3 +499,41 @@ async def test_the_app_installs_a_service_worker_that_keeps_nothing_personal(
 async def _urls_with_static(page: Page) -> list[str] | None:
     urls = await cached_urls(page)
     return urls if any("/static/" in u for u in urls) and any(u.endswith("/app/offline") for u in urls) else None
+
+
+async def test_stack_seed_gives_a_newcomer_quests_to_play_and_runs_again_as_a_no_op(
+    browser: Browser, web: Web, env: Env
+) -> None:
+    """``oneheart stack seed`` (the development stack's demo content), here for Sápmi only: zones
+    and quests around Kautokeino, a reward; a second run creates nothing; a new player standing in
+    the village sees the quests nearest first and can start one."""
+    first = env.cli("stack", "seed", "--territory", "sami")
+    assert "created 2 zones, 3 quests, 1 rewards" in " ".join(first.stdout.split()), first.stdout
+    again = env.cli("stack", "seed", "--territory", "sami")
+    assert "created 0 zones, 0 quests, 0 rewards" in " ".join(again.stdout.split()), again.stdout
+    counted = rows(
+        env.dsn_b,
+        "SELECT (SELECT count(*) FROM territory_sami.zones WHERE name LIKE 'Guovdageai%%'),"
+        " (SELECT count(*) FROM territory_sami.quests WHERE created_by = %s),"
+        " (SELECT count(DISTINCT type) FROM territory_sami.quests WHERE created_by = %s)",
+        str(SEED_USER),
+        str(SEED_USER),
+    )
+    assert counted == [(2, 3, 3)]
+    bad = env.cli("stack", "seed", "--territory", "atlantis", check=False)
+    assert bad.returncode == 2
+
+    village = {"latitude": 69.0116, "longitude": 23.0410, "accuracy": 15}
+    page = await new_page(browser, "phone", geolocation=village, permissions=["geolocation"])
+    try:
+        await sign_in(page, web, web.player("newcomer"), territory="sami")
+        await page.goto(f"{web.url}/app/quests")
+        await expect(page.locator("#list-title")).to_have_text("Open quests, nearest first")
+        first_two = await page.locator("#quest-results .quest-title").all_inner_texts()
+        assert set(first_two[:2]) == {"Share a Sámi word a day", "Help an elder with firewood"}, first_two
+        await page.get_by_role("link", name="Share a Sámi word a day").click()
+        await page.get_by_role("button", name="Start this quest").click()
+        await expect(page.locator("h1")).to_have_text("Capture proof")
+        no_leaks(page)
+    finally:
+        await page.context.close()

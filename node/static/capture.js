@@ -178,13 +178,25 @@
       }
     });
     const locked = navigator.locks && navigator.locks.request ? navigator.locks.request(LOCK, work) : work();
-    flushing = locked.catch(() => {}).then(() => {
+    flushing = locked.catch(() => {}).then(async () => {
       flushing = null;
       progressFor = null;
-      render();
+      const left = (await render()) || 0;
       if (again) { again = false; return flush(); }
+      later(left);
     });
     return flushing;
+  }
+
+  // A connection that is up but failing fires no "online" event: what is still waiting is
+  // tried again after a while (15 s, doubling up to 5 minutes).
+  let retryDelay = 15000, retryTimer = null;
+  function later(left) {
+    clearTimeout(retryTimer);
+    if (!left) { retryDelay = 15000; return; }
+    if (!navigator.onLine) return;
+    retryTimer = setTimeout(() => flush(), retryDelay);
+    retryDelay = Math.min(retryDelay * 2, 300000);
   }
 
   function note(item, answer) {
@@ -198,6 +210,8 @@
 
   // --- the queue on the page ------------------------------------------------------------------
   const thumbs = [];
+  // How many of this page's player and territory wait (what a flush would send).
+  const waiting = () => queue.all().then((items) => items.filter((i) => i.territory === scope().territory).length);
   function render() {
     return queue.all().then((items) => {
       const count = document.getElementById("queue-count");
@@ -211,7 +225,7 @@
       list.replaceChildren(...items.map(row));
       const empty = document.getElementById("capture-queue-empty");
       if (empty) empty.hidden = items.length > 0;
-    }).catch(() => {});
+    }).then(() => waiting()).catch(() => 0);
   }
 
   function row(item) {
@@ -260,6 +274,7 @@
     const bar = document.getElementById("upload-progress");
     const maxBytes = Number(form.dataset.maxBytes || 0);
     let position = null, capturedAt = null, previewUrl = null;
+    const untimed = time.textContent;
 
     function ready() {
       const file = fileInput.files[0];
@@ -290,7 +305,7 @@
       previewUrl = null;
       preview.replaceChildren();
       preview.hidden = true;
-      if (!file) { time.textContent = ""; ready(); return; }
+      if (!file) { time.textContent = untimed; ready(); return; }
       // The device's clock: when a camera made the file (its last-modified time), else now.
       const now = Date.now();
       const made = file.lastModified && file.lastModified <= now + 60000 && file.lastModified > now - 7 * 86400000 ? file.lastModified : now;
@@ -338,11 +353,27 @@
         beneficiaries: number("beneficiaries"),
         queued_at: new Date().toISOString(),
       };
-      await queue.put(item); // on this device first: nothing is lost if the page closes now
+      try {
+        await queue.put(item); // on this device first: nothing is lost if the page closes now
+      } catch (e) {
+        // No storage on this device (a private window of some browsers): send it directly.
+        upload.hidden = false;
+        const answer = await send(item, (share) => { bar.value = Math.round(share * 100); });
+        upload.hidden = true;
+        if (answer.outcome === "kept") {
+          const p = document.createElement("p");
+          p.className = "message error";
+          p.setAttribute("role", "alert");
+          p.textContent = text.not_kept;
+          result.replaceChildren(p);
+        } else show(item, answer);
+        return;
+      }
       form.reset();
       preview.replaceChildren();
       preview.hidden = true;
-      time.textContent = "";
+      time.textContent = untimed;
+      capturedAt = null;
       ready();
       if (!navigator.onLine) {
         note(item, { status: 0 });
