@@ -24,7 +24,8 @@ def _half_circle(start: tuple[float, float], end: tuple[float, float], steps: in
     cx, cy = (start[0] + end[0]) / 2, (start[1] + end[1]) / 2
     r = math.dist(start, end) / 2
     a0 = math.atan2(start[1] - cy, start[0] - cx)
-    return [(cx + r * math.cos(a0 + math.pi * i / steps), cy + r * math.sin(a0 + math.pi * i / steps)) for i in range(steps + 1)]
+    turns = [a0 + math.pi * i / steps for i in range(steps + 1)]
+    return [(cx + r * math.cos(a), cy + r * math.sin(a)) for a in turns]
 
 
 def heart() -> list[tuple[float, float]]:

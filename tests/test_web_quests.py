@@ -223,7 +223,8 @@ async def queued(page: Page) -> list[dict[str, Any]]:
 
 
 def key_rows(env: Env, key: str) -> int:
-    return int(rows(env.dsn_a, "SELECT count(*) FROM territory_dk.idempotency_keys WHERE key = %s", key)[0][0])
+    [(count,)] = rows(env.dsn_a, "SELECT count(*) FROM territory_dk.idempotency_keys WHERE key = %s", key)
+    return int(str(count))
 
 
 async def test_a_capture_made_offline_waits_on_the_device_and_is_sent_once(
@@ -433,7 +434,7 @@ async def test_the_manifest_names_png_icons_of_both_sizes(web: Web) -> None:
         assert r.status_code == 200 and r.headers["content-type"].startswith("application/manifest+json")
         manifest = json.loads(r.content)
         assert manifest["start_url"] == "/app" and manifest["display"] == "standalone"
-        sizes = {}
+        sizes: dict[str, set[int]] = {}
         for icon in manifest["icons"]:
             got = await c.get(icon["src"])
             assert got.status_code == 200, icon
@@ -535,5 +536,19 @@ async def test_stack_seed_gives_a_newcomer_quests_to_play_and_runs_again_as_a_no
         await page.get_by_role("button", name="Start this quest").click()
         await expect(page.locator("h1")).to_have_text("Capture proof")
         no_leaks(page)
+    finally:
+        await page.context.close()
+    # Far from every zone (Karasjok, ~100 km), in a browser that does not tell where it is:
+    # nothing near, and the territory's quests all the same.
+    page = await new_page(browser, "desktop")
+    try:
+        await sign_in(page, web, web.player("faraway"), territory="sami")
+        await page.goto(f"{web.url}/app/quests?lat=69.47&lng=25.51&radius_km=25")
+        await expect(page.locator("#quest-results .message")).to_contain_text("No open quests within 25 km of you")
+        await expect(page.locator("#quest-results .elsewhere")).to_be_visible()
+        await expect(page.get_by_role("link", name="Share a Sámi word a day")).to_be_visible()
+        await expect(page.locator("#locate")).to_be_visible()  # the position is asked for, not taken
+        await check_axe(page)
+        await snap(page, "quests-nothing-near")
     finally:
         await page.context.close()

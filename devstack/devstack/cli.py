@@ -251,7 +251,7 @@ def down() -> None:
 
 @stack_app.command()
 def seed(
-    territory: list[str] = typer.Option(
+    territory: list[str] | None = typer.Option(
         None, "--territory", help="Only this demo territory (repeat for more); default: dk and sami."
     ),
 ) -> None:

@@ -93,10 +93,7 @@
       fitted = true;
     }
 
-    function located(pos) {
-      const here = { lat: pos.coords.latitude, lng: pos.coords.longitude };
-      const accuracy = Math.round(pos.coords.accuracy || 0);
-      say((text.position || "").replace("{m}", new Intl.NumberFormat(lang).format(accuracy)));
+    function place(here, accuracy) {
       if (map) {
         if (!me) {
           ring = L.circle(here, { radius: accuracy, className: "player-accuracy", color: "#1a4fd6", weight: 1, fillOpacity: 0.15, interactive: false }).addTo(map);
@@ -107,6 +104,13 @@
           ring.setLatLng(here).setRadius(accuracy);
         }
       }
+    }
+
+    function located(pos) {
+      const here = { lat: pos.coords.latitude, lng: pos.coords.longitude };
+      const accuracy = Math.round(pos.coords.accuracy || 0);
+      say((text.position || "").replace("{m}", new Intl.NumberFormat(lang).format(accuracy)));
+      place(here, accuracy);
       if (!asked || metres(asked, here) > MOVED_M) {
         asked = here;
         form.elements.lat.value = here.lat.toFixed(7);
@@ -141,9 +145,17 @@
       button.hidden = false;
     }
 
+    // A position the list was already asked with (the address says it): shown as the player's.
+    const given = { lat: parseFloat(form.elements.lat.value), lng: parseFloat(form.elements.lng.value) };
+    if (Number.isFinite(given.lat) && Number.isFinite(given.lng)) {
+      asked = given;
+      place(given, parseFloat(form.elements.accuracy.value) || 0);
+    }
+
     // The list was asked again (position, filters, next page): draw its quests.
     document.body.addEventListener("htmx:afterSettle", () => { drawQuests(); fit(); });
     drawQuests();
+    fit();
   }
 
   document.addEventListener("DOMContentLoaded", init);

@@ -89,6 +89,11 @@ class QuestPages(Controller):
             lat=point_lat, lng=point_lng, radius_km=radius, type=chosen_type, category=category or None
         )
         items, next_cursor = await list_quests(db, identity.user_id, where, limit=PAGE_SIZE, cursor=cursor or None)
+        elsewhere: list[Any] = []
+        if where.near is not None and not items and not cursor:
+            # Nothing near: the territory's open quests all the same, so there is something to do.
+            anywhere = quest_filter(type=chosen_type, category=category or None)
+            elsewhere, _ = await list_quests(db, identity.user_id, anywhere, limit=PAGE_SIZE, cursor=None)
         zone_list, _ = await zones.list_zones(db, limit=MAP_ZONES, cursor=None)
         position = None
         if where.near is not None:
@@ -105,6 +110,7 @@ class QuestPages(Controller):
             request,
             "quests/list.html",
             quests=items,
+            elsewhere=elsewhere,
             next_cursor=next_cursor,
             first_page=not cursor,
             zones={z.id: z for z in zone_list},
