@@ -29,7 +29,7 @@ from playwright.async_api import Browser, Page, Route, expect
 
 from core.routing import Router
 from tests import webfixtures
-from tests.browser import check_axe, new_page, snap, watch
+from tests.browser import check_axe, check_fits, new_page, snap, watch
 from tests.conftest import Env, Node, Proc, eventually, rows
 from tests.photos import jpeg
 from tests.test_quests import make_quest, make_zone
@@ -104,6 +104,12 @@ def proofs_of(env: Env, user_id: str) -> list[tuple[Any, ...]]:
     return rows(env.dsn_a, "SELECT id, status, quest_id FROM territory_dk.proofs WHERE player_id = %s", user_id)
 
 
+async def checked(page: Page) -> None:
+    """No serious or critical axe-core violation, and nothing wider than the screen."""
+    await check_axe(page)
+    await check_fits(page)
+
+
 def no_leaks(page: Page) -> None:
     seen = watch(page)
     assert seen.blocked == [], f"requests left loopback: {seen.blocked}"
@@ -141,7 +147,7 @@ async def test_a_player_finds_quests_near_them_starts_one_and_sends_a_photo(
         await expect(page.locator("#quest-map path.player-accuracy")).to_have_count(1)
         await expect(page.locator("#quest-map .leaflet-control-scale")).to_be_visible()
         assert await page.locator("#quest-map img, #quest-map .leaflet-tile").count() == 0
-        await check_axe(page)
+        await checked(page)
         await snap(page, "quests")
 
         # Filters: only community quests, still near the player.
@@ -163,12 +169,12 @@ async def test_a_player_finds_quests_near_them_starts_one_and_sends_a_photo(
         await expect(page.locator("#quest-window")).to_have_text("Always open")
         await expect(page.locator("#quest-completions")).to_contain_text("up to 5 times")
         await expect(page.locator("#quest-completions")).to_contain_text("0 of 5")
-        await check_axe(page)
+        await checked(page)
         await snap(page, "quest")
         await page.get_by_role("button", name="Start this quest").click()
         await page.wait_for_url(f"**/app/quests/{quests['beach']['id']}/capture")
         await expect(page.locator("#capture-position")).to_contain_text("Within 9 m")
-        await check_axe(page)
+        await checked(page)
         await snap(page, "capture-empty")
 
         # A real photograph, taken now, inside the zone; it goes up and is checked by the worker.
@@ -188,7 +194,7 @@ async def test_a_player_finds_quests_near_them_starts_one_and_sends_a_photo(
             "href", f"/app/proofs/{proof_id}"
         )
         await expect(page.locator("#capture-queue li")).to_have_count(0)
-        await check_axe(page)
+        await checked(page)
         await snap(page, "capture-sent")
 
         stored = proofs_of(env, user_id)
@@ -251,7 +257,7 @@ async def test_a_capture_made_offline_waits_on_the_device_and_is_sent_once(
         assert len(waiting) == 1 and waiting[0]["quest"] == quest["id"], waiting
         key = waiting[0]["key"]
         assert proofs_of(env, user_id) == [] and key_rows(env, key) == 0
-        await check_axe(page)
+        await checked(page)
         await snap(page, "capture-offline")
 
         # Back online: sent by itself, shown with its status, gone from the queue.
@@ -302,7 +308,7 @@ async def test_a_lost_answer_is_sent_again_with_the_same_key_and_stored_once(
         await expect(page.locator("#queue-count")).to_be_visible()
         await expect(page.locator("#queue-count [data-count]")).to_have_text("1")
         await eventually(lambda: _true(len(keys) >= 2), timeout=10)
-        await check_axe(page)
+        await checked(page)
         await snap(page, "quests-waiting")
 
         await page.unroute("**/app/quests/*/proofs", lose_the_answer)
@@ -364,7 +370,7 @@ async def test_bad_files_are_refused_with_a_clear_message_and_nothing_is_stored(
         await expect(refused).to_contain_text("That file is not a photo or video we accept. Nothing was stored.")
         await expect(refused).to_have_attribute("data-status", "415")
         assert await queued(page) == []
-        await check_axe(page)
+        await checked(page)
         await snap(page, "capture-refused")
         assert proofs_of(env, user_id) == []
         assert rows(
@@ -477,7 +483,7 @@ async def test_the_app_installs_a_service_worker_that_keeps_nothing_personal(
         await page.goto(f"{web.url}/app/quests")
         await expect(page.locator("h1")).to_have_text("You are offline")
         await expect(page.get_by_role("button", name="Sign out")).to_have_count(0)
-        await check_axe(page)
+        await checked(page)
         await snap(page, "offline")
         await page.context.set_offline(False)
 
@@ -548,7 +554,7 @@ async def test_stack_seed_gives_a_newcomer_quests_to_play_and_runs_again_as_a_no
         await expect(page.locator("#quest-results .elsewhere")).to_be_visible()
         await expect(page.get_by_role("link", name="Share a Sámi word a day")).to_be_visible()
         await expect(page.locator("#locate")).to_be_visible()  # the position is asked for, not taken
-        await check_axe(page)
+        await checked(page)
         await snap(page, "quests-nothing-near")
     finally:
         await page.context.close()
