@@ -144,7 +144,8 @@ def content_security_policy(settings: Settings) -> str:
             tiles = f" {parts.scheme}://{host}"
     return (
         "default-src 'self'; script-src 'self'; style-src 'self'; "
-        f"img-src 'self' data: blob:{tiles}; connect-src 'self'; worker-src 'self'; manifest-src 'self'; "
+        f"img-src 'self' data: blob:{tiles}; media-src 'self' blob:; connect-src 'self'; worker-src 'self'; "
+        "manifest-src 'self'; "
         "font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     )
 

@@ -51,9 +51,19 @@ def pages() -> list[Any]:
     from services.notifications.pages import NotificationPages
     from services.players.pages import PlayerPages
     from services.proofs.pages import ProofPages
+    from services.quests.pages import QuestPages
     from services.social.pages import ReviewPages
 
-    return [SignInPages, PlayerPages, LeaderboardPages, NotificationPages, ProofPages, ReviewPages, ShellPages]
+    return [
+        SignInPages,
+        PlayerPages,
+        QuestPages,
+        ProofPages,
+        ReviewPages,
+        LeaderboardPages,
+        NotificationPages,
+        ShellPages,
+    ]
 
 
 def consumers() -> list[Any]:

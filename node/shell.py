@@ -14,7 +14,7 @@ from litestar.response import Redirect, ServerSentEvent
 
 from core.auth import Identity
 from core.errors import NotFound
-from core.pages import LANGUAGE_COOKIE, back_to
+from core.pages import LANGUAGE_COOKIE, back_to, page
 from core.routing import Territory
 from services.notifications import live
 from services.notifications.controllers import provide_streams
@@ -36,7 +36,24 @@ class ShellPages(Controller):
     async def service_worker(self) -> Response[bytes]:
         # Served under /app so that its scope is the whole app; never cached by the HTTP cache,
         # so a new release's worker is seen at the next visit.
-        return Response((STATIC / "sw.js").read_bytes(), headers={"Cache-Control": "no-cache"})
+        # Its scope is "/app" (the home page included), one step above its folder "/app/":
+        # Service-Worker-Allowed permits it.
+        return Response(
+            (STATIC / "sw.js").read_bytes(), headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/app"}
+        )
+
+    @get("/app/offline")
+    async def offline(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        """What the service worker shows for a page it cannot reach. Nobody's: rendered as if
+        signed out (no token, no name), so the worker may keep it."""
+        return page(
+            request,
+            "offline.html",
+            headers={"Cache-Control": "public, max-age=86400"},
+            signed_in=False,
+            identity=None,
+            csrf="",
+        )
 
     @get("/app/language")
     async def language(

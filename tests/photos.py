@@ -18,9 +18,20 @@ def pixels(name: str) -> np.ndarray:
     return np.asarray(getattr(samples, name)())
 
 
-def jpeg(name: str, *, quality: int = 92, taken_at: datetime | None = None, scale: float = 1.0) -> bytes:
-    """``name`` as a JPEG with camera EXIF (make, model, and DateTimeOriginal when given)."""
+def jpeg(
+    name: str,
+    *,
+    quality: int = 92,
+    taken_at: datetime | None = None,
+    scale: float = 1.0,
+    crop: tuple[float, float, float, float] | None = None,
+) -> bytes:
+    """``name`` as a JPEG with camera EXIF (make, model, and DateTimeOriginal when given);
+    ``crop`` keeps a part of it (left, top, right, bottom as fractions): another picture."""
     image = Image.fromarray(pixels(name)).convert("RGB")
+    if crop is not None:
+        w, h = image.size
+        image = image.crop((round(crop[0] * w), round(crop[1] * h), round(crop[2] * w), round(crop[3] * h)))
     if scale != 1.0:
         image = image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.LANCZOS)
     exif = Image.Exif()

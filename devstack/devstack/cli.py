@@ -249,5 +249,28 @@ def down() -> None:
     console.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing of ours was running")
 
 
+@stack_app.command()
+def seed(
+    territory: list[str] | None = typer.Option(
+        None, "--territory", help="Only this demo territory (repeat for more); default: dk and sami."
+    ),
+) -> None:
+    """Demo content so the `demo` account can play at once: zones, quests of every type and a
+    few rewards around Copenhagen (dk) and Kautokeino (sami). Idempotent; development only."""
+    from devstack.seed import DEMO
+    from devstack.seed import seed as seed_demo
+    from territories.cli import run
+
+    codes = territory or list(DEMO)
+    unknown = sorted(set(codes) - set(DEMO))
+    if unknown:
+        console.print(f"[red]no demo content for[/red] {', '.join(unknown)} (choose from {', '.join(DEMO)})")
+        raise typer.Exit(2)
+    report = run(lambda router: seed_demo(router, codes))
+    made = ", ".join(f"{n} {what}" for what, n in report.created.items())
+    kept = ", ".join(f"{n} {what}" for what, n in report.kept.items())
+    console.print(f"demo content in {', '.join(codes)}: created {made}; already there {kept}")
+
+
 if __name__ == "__main__":
     stack_app()

@@ -5,7 +5,8 @@
 //   name in hx-trigger ("oh:notification from:body") to refresh themselves;
 // - keyboard shortcuts: an element with data-key="a" is clicked when "a" is pressed (not while typing);
 // - forms with data-confirm ask before they are sent;
-// - the service worker (offline shell and capture queue) is registered.
+// - the service worker (static files and an offline page) is registered; signing out empties
+//   its caches first.
 (function () {
   "use strict";
   const csrf = () => (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
@@ -44,6 +45,22 @@
       event.stopImmediatePropagation();
     }
   }, true);
+
+  // Signing out: the caches are emptied before the form goes (at most a second's wait).
+  function forgetCaches() {
+    const jobs = [];
+    if (window.caches) jobs.push(caches.keys().then((keys) => Promise.all(keys.map((k) => caches.delete(k)))));
+    const worker = navigator.serviceWorker && navigator.serviceWorker.controller;
+    if (worker) worker.postMessage({ type: "signed-out" });
+    return Promise.race([Promise.all(jobs), new Promise((done) => setTimeout(done, 1000))]).catch(() => {});
+  }
+  document.addEventListener("submit", (event) => {
+    const form = event.target;
+    if (event.defaultPrevented || !form.matches || !form.matches('form[action="/app/signout"]')) return;
+    if (form.dataset.cleared) return;
+    event.preventDefault();
+    forgetCaches().then(() => { form.dataset.cleared = "1"; form.submit(); });
+  });
 
   document.addEventListener("DOMContentLoaded", () => {
     startLive();

@@ -392,3 +392,9 @@ async def recent_zone(conn: AsyncConnection, player_id: uuid.UUID) -> uuid.UUID 
         .limit(1)
     )
     return found.scalar_one_or_none()
+
+
+async def paid_for(conn: AsyncConnection, proof_id: uuid.UUID) -> tuple[int, int] | None:
+    """The XP and Heart tokens a proof paid, or None while it has not been paid."""
+    row = (await conn.execute(sa.select(payouts.c.xp, payouts.c.tokens).where(payouts.c.proof_id == proof_id))).first()
+    return (int(row.xp), int(row.tokens)) if row is not None else None

@@ -1,84 +1,29 @@
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import uuid
-from dataclasses import dataclass, replace
-from datetime import datetime
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, Response, get, post
-from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.openapi.spec import OpenAPIMediaType, Operation, Schema
 from litestar.params import Body, HeaderParameter, PathParameter, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.auth import Identity, require_role
-from core.errors import AppError, Forbidden, InvalidInput, territory_errors
+from core.auth import Identity
+from core.errors import Forbidden, territory_errors
 from core.evidence import allowed_types
-from core.geo import check_point
 from core.http import EVIDENCE_UPLOAD
-from core.idempotency import answer_once
-from core.media import inspect
 from core.pagination import Cursor, Limit, page_size
 from core.routing import Territory
 from core.settings import get_settings
-from services.players.service import ensure_player
-from services.proofs.dto import Proof, ProofAccepted, ProofPage
-from services.proofs.service import (
-    STAFF,
-    Measures,
-    Place,
-    Stored,
-    evidence_headers,
-    get_proof,
-    list_proofs,
-    open_assignment,
-    phash_to_int,
-    read_evidence,
-    submit,
-)
+from services.proofs.dto import Proof, ProofAccepted, ProofForm, ProofPage
+from services.proofs.service import STAFF, evidence_headers, get_proof, list_proofs, read_evidence, receive
 
 ProofStatus = Literal["submitted", "auto_approved", "needs_community", "rejected", "validated", "invalidated"]
 READ_ERRORS = territory_errors()
 SUBMIT_ERRORS = territory_errors(409, 413, 415, 422)
-
-
-class PayloadTooLarge(AppError):
-    status, code = 413, "payload_too_large"
-
-
-@dataclass
-class ProofForm:
-    """multipart/form-data: one photo or short video, where and when it was taken, and
-    optionally what the deed measured (minutes spent, people helped)."""
-
-    file: UploadFile
-    lat: float
-    lng: float
-    accuracy_m: float
-    captured_at: datetime
-    duration_minutes: int | None = None
-    beneficiaries: int | None = None
-
-
-def _place(form: ProofForm) -> Place:
-    lat, lng = check_point(form.lat, form.lng)
-    if not 0 <= form.accuracy_m <= 100_000:
-        raise InvalidInput("accuracy_m must be between 0 and 100000 metres")
-    if form.captured_at.tzinfo is None:
-        raise InvalidInput("captured_at needs a time zone (e.g. 2026-05-01T09:00:00Z)")
-    return Place(lat, lng, round(float(form.accuracy_m), 1), form.captured_at)
-
-
-def _measures(form: ProofForm) -> Measures:
-    if form.duration_minutes is not None and not 1 <= form.duration_minutes <= 10_080:
-        raise InvalidInput("duration_minutes must be between 1 and 10080 (a week)")
-    if form.beneficiaries is not None and not 1 <= form.beneficiaries <= 10_000_000:
-        raise InvalidInput("beneficiaries must be between 1 and 10000000")
-    return Measures(form.duration_minutes, form.beneficiaries)
 
 
 @dataclass
@@ -118,47 +63,11 @@ class ProofController(Controller):
             str, HeaderParameter(name="Idempotency-Key", max_length=255, description="Required; replays the answer")
         ],
     ) -> Response[ProofAccepted]:
-        require_role(identity, "player", territory.code)
-        settings = request.app.state.settings
-        place, measures = _place(data), _measures(data)
-        content = await data.file.read()
-        await data.file.close()
-        if len(content) > settings.evidence.evidence_max_bytes:
-            raise PayloadTooLarge(f"evidence is limited to {settings.evidence.evidence_max_bytes} bytes")
-        media = await asyncio.to_thread(inspect, content, data.file.content_type, allowed=allowed_types(settings))
-        digest = hashlib.sha256(content).hexdigest()
-        fingerprint = [
-            place.lat,
-            place.lng,
-            place.accuracy_m,
-            place.captured_at.isoformat(),
-            digest,
-            measures.duration_minutes,
-            measures.beneficiaries,
-        ]
-        stored = Stored(
-            "",  # the CID, once IPFS has the bytes
-            digest,
-            len(content),
-            media.mime,
-            media.kind,
-            media.width,
-            media.height,
-            media.sharpness,
-            phash_to_int(media.phash),
-            media.exif,
+        state = request.app.state
+        accepted = await receive(
+            tx, state.evidence, state.settings, identity, territory.code, quest_id, data, idempotency_key
         )
-
-        async def accept() -> ProofAccepted:
-            await ensure_player(tx, identity.user_id)
-            assignment = await open_assignment(tx, quest_id, identity.user_id)
-            # Pinned before the rows commit: a failure here (IPFS down: 503) rolls everything back.
-            cid = await request.app.state.evidence.put(content)
-            return await submit(tx, assignment, quest_id, identity.user_id, place, replace(stored, cid=cid), measures)
-
-        # The key is the caller's: the same key from another player is another request.
-        key_scope = ("POST", f"/api/quests/{quest_id}/proofs#{identity.user_id}", fingerprint)
-        return await answer_once(tx, idempotency_key, key_scope, 202, accept)
+        return Response(accepted, status_code=202)
 
     @get("/api/proofs", responses=READ_ERRORS, summary="List proofs, newest first")
     async def list(

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import msgspec
+from litestar.datastructures import UploadFile
 
 
 class EvidenceInfo(msgspec.Struct):
@@ -60,3 +62,18 @@ class QuestPlace(msgspec.Struct):
     zone_lat: float
     zone_lng: float
     zone_radius_m: float
+
+
+@dataclass
+class ProofForm:
+    """multipart/form-data: one photo or short video, where and when it was taken, and
+    optionally what the deed measured (minutes spent, people helped). The JSON API and the
+    player app's capture page take the same form."""
+
+    file: UploadFile
+    lat: float
+    lng: float
+    accuracy_m: float
+    captured_at: datetime
+    duration_minutes: int | None = None
+    beneficiaries: int | None = None

@@ -25,22 +25,29 @@ else writes ``proofs.status`` or ``assignments.status`` of a proof (a test check
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
+import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.auth import Identity
+from core.auth import Identity, require_role
 from core.db import row_to
-from core.errors import Conflict, NotFound
+from core.errors import AppError, Conflict, InvalidInput, NotFound
 from core.events.outbox import emit
-from core.evidence import EvidenceStore
-from core.geo import haversine_m
+from core.evidence import EvidenceStore, allowed_types
+from core.geo import check_point, haversine_m
+from core.idempotency import answer_once
+from core.media import inspect
 from core.pagination import decode_time_cursor, time_cursor
-from services.proofs.dto import EvidenceInfo, Proof, ProofAccepted, QuestPlace
+from core.settings import Settings
+from services.players.service import ensure_player
+from services.proofs.dto import EvidenceInfo, Proof, ProofAccepted, ProofForm, QuestPlace
 from services.proofs.models import COMMUNITY_VISIBLE, evidence, proofs
 from services.quests.models import assignments, quests
 from services.zones.models import zones
@@ -237,6 +244,89 @@ async def lock_proof(conn: AsyncConnection, proof_id: uuid.UUID) -> Any:
     if row is None:
         raise NotFound(f"proof {proof_id} does not exist in this territory")
     return row
+
+
+# --- receiving an upload --------------------------------------------------------------------
+class PayloadTooLarge(AppError):
+    status, code = 413, "payload_too_large"
+
+
+def place_of(form: ProofForm) -> Place:
+    """Where and when the evidence was taken, as stored; 400 for a value out of range."""
+    lat, lng = check_point(form.lat, form.lng)
+    if not 0 <= form.accuracy_m <= 100_000:
+        raise InvalidInput("accuracy_m must be between 0 and 100000 metres")
+    if form.captured_at.tzinfo is None:
+        raise InvalidInput("captured_at needs a time zone (e.g. 2026-05-01T09:00:00Z)")
+    return Place(lat, lng, round(float(form.accuracy_m), 1), form.captured_at)
+
+
+def measures_of(form: ProofForm) -> Measures:
+    if form.duration_minutes is not None and not 1 <= form.duration_minutes <= 10_080:
+        raise InvalidInput("duration_minutes must be between 1 and 10080 (a week)")
+    if form.beneficiaries is not None and not 1 <= form.beneficiaries <= 10_000_000:
+        raise InvalidInput("beneficiaries must be between 1 and 10000000")
+    return Measures(form.duration_minutes, form.beneficiaries)
+
+
+async def receive(
+    tx: AsyncConnection,
+    store: EvidenceStore,
+    settings: Settings,
+    identity: Identity,
+    territory: str,
+    quest_id: uuid.UUID,
+    form: ProofForm,
+    idempotency_key: str,
+) -> ProofAccepted:
+    """A player's upload of evidence for their active assignment, checked before anything is
+    stored: the role, place and measures, the size, the real media type and a full decode;
+    then the bytes are pinned in IPFS and :func:`submit` writes the proof, all answered once per
+    ``idempotency_key`` (the same key and content again gets the first answer; other content,
+    422). The JSON API (``POST /api/quests/{id}/proofs``) and the capture page both call it."""
+    require_role(identity, "player", territory)
+    place, measures = place_of(form), measures_of(form)
+    content = await form.file.read()
+    await form.file.close()
+    if len(content) > settings.evidence.evidence_max_bytes:
+        raise PayloadTooLarge(f"evidence is limited to {settings.evidence.evidence_max_bytes} bytes")
+    media = await asyncio.to_thread(inspect, content, form.file.content_type, allowed=allowed_types(settings))
+    digest = hashlib.sha256(content).hexdigest()
+    fingerprint = [
+        place.lat,
+        place.lng,
+        place.accuracy_m,
+        place.captured_at.isoformat(),
+        digest,
+        measures.duration_minutes,
+        measures.beneficiaries,
+    ]
+    stored = Stored(
+        "",  # the CID, once IPFS has the bytes
+        digest,
+        len(content),
+        media.mime,
+        media.kind,
+        media.width,
+        media.height,
+        media.sharpness,
+        phash_to_int(media.phash),
+        media.exif,
+    )
+
+    async def accept() -> ProofAccepted:
+        await ensure_player(tx, identity.user_id)
+        assignment = await open_assignment(tx, quest_id, identity.user_id)
+        # Pinned before the rows commit: a failure here (IPFS down: 503) rolls everything back.
+        cid = await store.put(content)
+        return await submit(tx, assignment, quest_id, identity.user_id, place, replace(stored, cid=cid), measures)
+
+    # The key is the caller's: the same key from another player is another request.
+    key_scope = ("POST", f"/api/quests/{quest_id}/proofs#{identity.user_id}", fingerprint)
+    answer = await answer_once(tx, idempotency_key, key_scope, 202, accept)
+    # A replay answers with the stored first answer (JSON): the same proof, as a struct.
+    body = answer.content
+    return body if isinstance(body, ProofAccepted) else msgspec.convert(body, ProofAccepted)
 
 
 # --- transitions --------------------------------------------------------------------------

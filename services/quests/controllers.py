@@ -13,14 +13,13 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from core.auth import Identity, require_role
-from core.errors import InvalidInput, territory_errors
-from core.geo import coordinate
+from core.errors import territory_errors
 from core.http import Conn
 from core.idempotency import IdempotencyKey, answer_once
 from core.pagination import Cursor, Limit, page_size
 from core.routing import Territory
 from services.quests.dto import Assignment, AssignmentPage, Quest, QuestIn, QuestPage, QuestType
-from services.quests.service import QuestFilter, create_quest, get_quest, history, list_quests, start_quest
+from services.quests.service import create_quest, get_quest, history, list_quests, quest_filter, start_quest
 
 READ_ERRORS = territory_errors()
 # 403: the caller lacks the role (operator to create, player to start); 422: idempotency key reused.
@@ -53,15 +52,15 @@ class QuestController(Controller):
         limit: Limit = None,
         cursor: Cursor = None,
     ) -> QuestPage:
-        if (lat is None) != (lng is None):
-            raise InvalidInput("give both lat and lng, or neither")
-        near = None
-        if lat is not None and lng is not None:
-            try:
-                near = (coordinate(lat), coordinate(lng), round(radius_km * 1000, 0))
-            except ValueError as exc:
-                raise InvalidInput(f"lat, lng: {exc}") from None
-        where = QuestFilter(zone_id, near, type, category, not include_closed)
+        where = quest_filter(
+            zone_id=zone_id,
+            lat=lat,
+            lng=lng,
+            radius_km=radius_km,
+            type=type,
+            category=category,
+            include_closed=include_closed,
+        )
         items, next_cursor = await list_quests(
             db, identity.user_id, where, limit=page_size(request, limit), cursor=cursor
         )

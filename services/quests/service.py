@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.db import row_to
 from core.errors import Conflict, InvalidInput, NotFound
-from core.geo import distance_sql
+from core.geo import check_point, distance_sql
 from core.pagination import decode_cursor, decode_time_cursor, encode_cursor, time_cursor
 from services.players.service import ensure_player
 from services.quests.dto import Assignment, Quest, QuestIn
@@ -101,6 +101,33 @@ class QuestFilter:
     type: str | None = None
     category: str | None = None
     open_only: bool = True
+
+
+def quest_filter(
+    *,
+    zone_id: uuid.UUID | None = None,
+    lat: float | None = None,
+    lng: float | None = None,
+    radius_km: float = 25.0,
+    type: str | None = None,
+    category: str | None = None,
+    include_closed: bool = False,
+) -> QuestFilter:
+    """The filter of a quest search as a caller gives it: both of ``lat``/``lng`` or neither
+    (kept to 7 decimals), a radius of 1 m to 500 km (kept to the metre); 400 otherwise."""
+    if (lat is None) != (lng is None):
+        raise InvalidInput("give both lat and lng, or neither")
+    if not (math.isfinite(radius_km) and 0.001 <= radius_km <= 500):
+        raise InvalidInput("radius_km must be between 0.001 and 500")
+    near = None
+    if lat is not None and lng is not None:
+        near = (*check_point(lat, lng), round(radius_km * 1000, 0))
+    return QuestFilter(zone_id, near, type, category, not include_closed)
+
+
+async def categories(conn: AsyncConnection) -> list[str]:
+    """The categories the territory's quests use, in alphabetical order."""
+    return list((await conn.execute(sa.select(quests.c.category).distinct().order_by(quests.c.category))).scalars())
 
 
 async def list_quests(
@@ -200,10 +227,17 @@ async def get_assignment(conn: AsyncConnection, assignment_id: uuid.UUID) -> Ass
 
 
 async def history(
-    conn: AsyncConnection, player_id: uuid.UUID, *, limit: int, cursor: str | None
+    conn: AsyncConnection,
+    player_id: uuid.UUID,
+    *,
+    limit: int,
+    cursor: str | None,
+    quest_id: uuid.UUID | None = None,
 ) -> tuple[list[Assignment], str | None]:
-    """The player's assignments, newest first."""
+    """The player's assignments (of one quest when ``quest_id`` is given), newest first."""
     query = _ASSIGNMENT.where(assignments.c.player_id == player_id)
+    if quest_id is not None:
+        query = query.where(assignments.c.quest_id == quest_id)
     if cursor:
         key = decode_time_cursor(cursor)
         query = query.where(sa.tuple_(assignments.c.started_at, assignments.c.id) < key)

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.db import row_to, rows_to
+from core.errors import NotFound
 from core.events.outbox import emit
 from core.pagination import decode_time_cursor, time_cursor
 from services.zones.dto import Zone, ZoneIn
@@ -54,3 +55,10 @@ async def list_zones(conn: AsyncConnection, *, limit: int, cursor: str | None) -
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, (time_cursor(rows[-1].created_at, rows[-1].id) if more else None)
+
+
+async def get_zone(conn: AsyncConnection, zone_id: uuid.UUID) -> Zone:
+    row = (await conn.execute(sa.select(zones).where(zones.c.id == zone_id))).first()
+    if row is None:
+        raise NotFound(f"zone {zone_id} does not exist in this territory")
+    return _zone(row)
