@@ -47,9 +47,12 @@ def pages() -> list[Any]:
     """The player app's pages (``/app``): each domain's ``pages.py``, and the app's shell."""
     from node.shell import ShellPages
     from services.auth.pages import SignInPages
+    from services.ledger.pages import LedgerPages
     from services.players.pages import PlayerPages
+    from services.rewards.pages import RewardPages
+    from services.tokens.pages import TokenPages
 
-    return [SignInPages, PlayerPages, ShellPages]
+    return [SignInPages, PlayerPages, TokenPages, LedgerPages, RewardPages, ShellPages]
 
 
 def consumers() -> list[Any]:
