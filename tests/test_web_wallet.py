@@ -19,14 +19,15 @@ from playwright.async_api import Browser, Page, Route, expect
 from core.routing import Router
 from services.ledger import service as ledger
 from services.ledger.canonical import Entry, canonical
+from tests import webfixtures
 from tests.browser import check_axe, new_page, snap, watch
 from tests.conftest import Env, Node, Proc, eventually
 from tests.test_rewards import make_reward
 from tests.test_tokens import headers
 from tests.webfixtures import Web, sign_in
-from tests.webfixtures import web as web_fixture  # noqa: F401  (registers the fixture "web")
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
+web = webfixtures.web  # the session's web app (a fixture)
 HOME = "dk"
 # A note with what JSON must escape and what it must not (quotes, a tab, a backslash, non-ASCII):
 # the browser's canonical bytes must be the ledger's own.
@@ -51,6 +52,13 @@ async def signed_in(browser: Browser, web: Web, size: str, prefix: str) -> tuple
     await page.goto(f"{web.url}/app/wallet")
     player = uuid.UUID((await page.locator("#player-id").inner_text()).strip())
     return page, player, name
+
+
+async def someone(browser: Browser, web: Web, prefix: str) -> tuple[uuid.UUID, str]:
+    """A player who signed in once (so they have a player in the territory): id, display name."""
+    page, player, name = await signed_in(browser, web, "desktop", prefix)
+    await page.context.close()
+    return player, name
 
 
 async def fund(router: Router, player: uuid.UUID, *amounts: int) -> list[Entry]:
@@ -145,10 +153,16 @@ async def test_redeem_a_reward_through_its_confirmation_step(
         await page.wait_for_url(f"{web.url}/app/rewards")
         assert await tokens_of(router, alice) == 100
         await card.get_by_role("link", name=f"Redeem {title}").click()
-        await page.get_by_role("button", name="Confirm and redeem").click()
+        confirm_url = page.url
+        await page.get_by_role("button", name="Confirm and redeem").dblclick()
 
         await page.wait_for_url(re.compile(r"/app/rewards/mine\?new="))
         await expect(page.locator("#redeemed")).to_contain_text(f"You redeemed {title}")
+        # Back to the confirmation and confirm again: the same key, nothing bought again.
+        await page.goto(confirm_url)
+        await page.get_by_role("button", name="Confirm and redeem").click()
+        await page.wait_for_url(re.compile(r"/app/rewards/mine\?new=.*again=1"))
+        await expect(page.locator("#redeemed")).to_contain_text("nothing was bought again")
         async with node.client() as c:
             r = await c.get("/api/rewards/redemptions", headers=headers(node, HOME, alice))
         (made,) = r.json()["items"]  # the API shows the same redemption, with the same voucher code
@@ -215,6 +229,24 @@ async def test_send_tokens_by_name_through_the_confirmation_step_once(
         await expect(received.locator(".entry-amount")).to_have_text("+5 Heart tokens")
         await expect(received.locator("q")).to_have_text(MEMO)
 
+        # Two submits of one confirmation at the same moment (as from two quick taps): one transfer.
+        await page.get_by_label("To (name or player id)").fill(bob_name)
+        await page.get_by_label("Heart tokens").fill("2")
+        await page.get_by_role("button", name="Review").click()
+        answers = await page.evaluate(
+            """async () => {
+                const form = document.querySelector('form[action="/app/wallet/send"]');
+                const send = () => fetch(form.action, {method: "POST", body: new URLSearchParams(new FormData(form))})
+                    .then(r => [r.status, r.url]);
+                return Promise.all([send(), send()]);
+            }"""
+        )
+        assert [status for status, _ in answers] == [200, 200], answers  # both led to the wallet
+        assert sorted("again=1" in url for _, url in answers) == [False, True], answers
+        assert [e.amount for e in await transfers_from(router, alice)] == [5, 2]
+        assert await tokens_of(router, bob) == 7
+        await page.goto(f"{web.url}/app/wallet")
+
         # By player id too.
         await page.get_by_label("To (name or player id)").fill(str(bob))
         await page.get_by_label("Heart tokens").fill("1")
@@ -222,7 +254,7 @@ async def test_send_tokens_by_name_through_the_confirmation_step_once(
         await expect(page.get_by_role("heading", level=1)).to_have_text(f"Send 1 Heart token to {bob_name}?")
         await page.get_by_role("button", name="Confirm and send").click()
         await page.wait_for_url(re.compile(r"/app/wallet\?sent="))
-        assert await tokens_of(router, bob) == 6
+        assert await tokens_of(router, bob) == 8
         await clean(page)
         await clean(bob_page)
     finally:
@@ -231,7 +263,7 @@ async def test_send_tokens_by_name_through_the_confirmation_step_once(
 
 
 async def test_refusals_change_nothing(browser: Browser, web: Web, node: Node, router: Router) -> None:
-    _, bob, bob_name = await signed_in(browser, web, "phone", "bob")
+    bob, bob_name = await someone(browser, web, "bob")
     page, alice, _ = await signed_in(browser, web, "phone", "alice")
     try:
         await fund(router, alice, 100)
@@ -253,7 +285,8 @@ async def test_refusals_change_nothing(browser: Browser, web: Web, node: Node, r
         # Oneself, and a bad amount.
         await review(str(alice), "5")
         await expect(page.locator(".detail")).to_have_text("You cannot send tokens to yourself.")
-        await review(bob_name, "0")
+        # (the form's own checks keep a browser from sending 0; the node refuses it all the same)
+        await page.goto(f"{web.url}/app/wallet/send?to={bob}&amount=0")
         assert await page.locator(".detail").get_attribute("data-code") == "bad_amount"
 
         # A confirmation whose amount was edited past the balance: the ledger refuses it (409).
@@ -299,7 +332,7 @@ async def test_refusals_change_nothing(browser: Browser, web: Web, node: Node, r
 async def test_verify_an_entry_in_the_browser_and_see_tampering_fail(
     browser: Browser, web: Web, node: Node, router: Router, signer: Proc
 ) -> None:
-    _, bob, _ = await signed_in(browser, web, "desktop", "bob")
+    bob, _ = await someone(browser, web, "bob")
     page, alice, _ = await signed_in(browser, web, "desktop", "alice")
     try:
         await fund(router, alice, 60, 40)
@@ -369,19 +402,19 @@ async def test_verify_an_entry_in_the_browser_and_see_tampering_fail(
         }
         await expect(page.locator('[data-step="entry"] .step-status')).to_contain_text("Failed")
 
-        def forged_signature(body: dict[str, Any]) -> None:
-            s = body["checkpoint"]["signature"]
-            body["checkpoint"]["signature"] = s[:-2] + ("00" if s[-2:] != "00" else "01")
+        def flip_signature(cp: dict[str, Any]) -> None:
+            s = cp["signature"]
+            cp["signature"] = s[:-2] + ("00" if s[-2:] != "00" else "01")
 
         # The proof's checkpoint must be the newest listed one: a changed signature there is
         # caught as "not the newest"; the same change in both is caught by Ed25519 itself.
-        await tampered(forged_signature)
+        await tampered(lambda body: flip_signature(body["checkpoint"]))
         assert (await statuses(page))["root"] == "fail"
 
         async def forge_list(route: Route) -> None:
             response = await route.fetch()
             body = await response.json()
-            forged_signature(body["items"][0])
+            flip_signature(body["items"][0])
             await route.fulfill(response=response, body=json.dumps(body))
 
         await page.route("**/app/wallet/ledger/checkpoints*", forge_list)
@@ -406,7 +439,7 @@ async def test_verify_an_entry_in_the_browser_and_see_tampering_fail(
 async def test_every_page_passes_axe_at_both_sizes(
     browser: Browser, web: Web, node: Node, router: Router, signer: Proc, size: str
 ) -> None:
-    _, bob, bob_name = await signed_in(browser, web, size, "bob")
+    bob, bob_name = await someone(browser, web, "bob")
     page, alice, _ = await signed_in(browser, web, size, "alice")
     try:
         minted = await fund(router, alice, 120, 30)

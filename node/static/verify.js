@@ -193,7 +193,7 @@
     try {
       await step("entry", async (d) => {
         d.row(t.fields, JSON.stringify(entry, ["seq", "kind", "debit", "credit", "amount", "xp", "ref_type", "ref_id", "memo", "created_at"], 1), "pre");
-        if (entry.seq !== seq) throw new Refused(t.wrong_entry);
+        if (entry.seq !== seq) throw new Refused("wrong_entry");
         const bytes = canonical(entry, territory);
         d.row(t.canonical, bytes, "pre");
         const prev = unhex(entry.prev_hash, 32);
@@ -201,7 +201,7 @@
         entryHash = await sha256(prev, encoder.encode(bytes));
         d.row(t.entry_computed, hex(entryHash));
         d.row(t.entry_given, entry.entry_hash);
-        if (!equal(entryHash, unhex(entry.entry_hash, 32))) throw new Refused(t.entry_computed + " ≠ " + t.entry_given);
+        if (!equal(entryHash, unhex(entry.entry_hash, 32))) throw new Refused("entry_mismatch");
       });
 
       await step("leaf", async (d) => {
@@ -209,18 +209,18 @@
         d.row(t.leaf_computed, hex(leaf));
         d.row(t.leaf_given, proof.leaf_hash);
         d.note(format(t.position, { index: proof.leaf_index + 1, size: proof.tree_size }));
-        if (proof.leaf_index !== seq - 1) throw new Refused(t.wrong_entry);
-        if (!equal(leaf, unhex(proof.leaf_hash, 32))) throw new Refused(t.leaf_computed + " ≠ " + t.leaf_given);
+        if (proof.leaf_index !== seq - 1) throw new Refused("wrong_entry");
+        if (!equal(leaf, unhex(proof.leaf_hash, 32))) throw new Refused("leaf_mismatch");
       });
 
       await step("path", async (d) => {
         // RFC 9162 2.1.3.2: fn is the leaf's index, sn the last index; both climb a level per hash.
         const size = proof.tree_size;
-        if (!Number.isSafeInteger(size) || size !== cp.tree_size || proof.leaf_index >= size) throw new Refused(t.path_shape);
+        if (!Number.isSafeInteger(size) || size !== cp.tree_size || proof.leaf_index >= size) throw new Refused("path_shape");
         let fn = proof.leaf_index, sn = size - 1, r = leaf;
         proof.audit_path.forEach((h) => unhex(h, 32));
         for (let i = 0; i < proof.audit_path.length; i++) {
-          if (sn === 0) throw new Refused(t.path_shape);
+          if (sn === 0) throw new Refused("path_shape");
           const p = unhex(proof.audit_path[i], 32);
           let label;
           if (fn % 2 === 1 || fn === sn) {
@@ -239,7 +239,7 @@
           dd.dataset.level = String(i + 1);
           d.row(t.result_hash, hex(r));
         }
-        if (sn !== 0) throw new Refused(t.path_shape);
+        if (sn !== 0) throw new Refused("path_shape");
         root = r;
       });
 
@@ -248,16 +248,16 @@
         d.row(t.root_given, cp.root);
         d.note(format(t.checkpoint, { size: cp.tree_size, when: new Date(cp.created_at).toLocaleString(document.documentElement.lang) }));
         const same = ["tree_size", "root", "signature", "key_id", "created_at"].every((k) => cp[k] === newest[k]);
-        if (!same) throw new Refused(t.not_newest);
-        if (!equal(root, unhex(cp.root, 32))) throw new Refused(t.root_computed + " ≠ " + t.root_given);
+        if (!same) throw new Refused("not_newest");
+        if (!equal(root, unhex(cp.root, 32))) throw new Refused("root_mismatch");
       });
 
       await step("signature", async (d) => {
         const jwk = (published.keys || []).find((k) => k.kid === cp.key_id);
-        if (!jwk || jwk.kty !== "OKP" || jwk.crv !== "Ed25519") throw new Refused(t.no_key);
+        if (!jwk || jwk.kty !== "OKP" || jwk.crv !== "Ed25519") throw new Refused("no_key");
         d.row(format(t.key, { kid: jwk.kid }), jwk.x);
         const raw = unbase64url(jwk.x);
-        if (raw.length !== 32 || hex(await sha256(raw)).slice(0, 16) !== jwk.kid) throw new Refused(t.key_id_bad);
+        if (raw.length !== 32 || hex(await sha256(raw)).slice(0, 16) !== jwk.kid) throw new Refused("key_id_bad");
         const message = ["oneheart-ledger-checkpoint-v1", territory, String(cp.tree_size), cp.root, cp.created_at].join("|");
         d.row(t.message, message, "pre");
         d.row(t.signature, cp.signature);
@@ -265,13 +265,13 @@
         try {
           key = await crypto.subtle.importKey("raw", raw, { name: "Ed25519" }, false, ["verify"]);
         } catch (e) {
-          throw new Refused(t.unsupported);
+          throw new Refused("unsupported");
         }
         const ok = await crypto.subtle.verify({ name: "Ed25519" }, key, unhex(cp.signature, 64), encoder.encode(message));
-        if (!ok) throw new Refused(t.signature_bad);
+        if (!ok) throw new Refused("signature_bad");
         // Trust on first use: keys are never withdrawn, so one this browser saw must stay the same.
         const seen = remembered(territory);
-        if (seen[jwk.kid] && seen[jwk.kid].x !== jwk.x) throw new Refused(t.key_changed);
+        if (seen[jwk.kid] && seen[jwk.kid].x !== jwk.x) throw new Refused("key_changed");
         const gone = Object.keys(seen).filter((kid) => !(published.keys || []).some((k) => k.kid === kid));
         if (gone.length) d.note(format(t.key_gone, { kids: gone.join(", ") }));
         if (seen[jwk.kid]) {
