@@ -122,6 +122,15 @@ def _what(e: Entry, sign: int) -> str:
     return {1: "received", -1: "sent"}.get(sign, "moved")
 
 
+def _redemption_id(e: Entry) -> uuid.UUID | None:
+    if e.ref_type != "redemption" or not e.ref_id:
+        return None
+    try:
+        return uuid.UUID(e.ref_id)
+    except ValueError:
+        return None
+
+
 async def describe(conn: AsyncConnection, entries: list[Entry], me: str) -> list[Line]:
     """What each entry was for, from ``me``'s side (names and reward titles in two queries)."""
     others: dict[int, uuid.UUID | None] = {}
@@ -129,34 +138,22 @@ async def describe(conn: AsyncConnection, entries: list[Entry], me: str) -> list
         other = e.debit if e.credit == me else e.credit if e.debit == me else None
         others[e.seq] = _player_id(other) if other else None
     names = await service.display_names(conn, {p for p in others.values() if p})
-    bought = set()
-    for e in entries:
-        if e.ref_type == "redemption" and e.ref_id:
-            try:
-                bought.add(uuid.UUID(e.ref_id))
-            except ValueError:
-                pass
-    titles = await rewards.redeemed_titles(conn, bought)
+    titles = await rewards.redeemed_titles(conn, {r for e in entries if (r := _redemption_id(e))})
     newest = await ledger.get_checkpoint(conn)
     signed_upto = newest.tree_size if newest else 0
     lines = []
     for e in entries:
         sign = 1 if e.credit == me else -1 if e.debit == me else 0
-        other = others[e.seq]
-        title = None
-        if e.ref_type == "redemption" and e.ref_id:
-            try:
-                title = titles.get(uuid.UUID(e.ref_id))
-            except ValueError:
-                title = None
+        other_id = others[e.seq]
+        bought = _redemption_id(e)
         lines.append(
             Line(
                 entry=e,
                 what=_what(e, sign),
                 sign=sign,
-                other=names.get(other) if other else None,
-                other_id=str(other) if other else None,
-                title=title,
+                other=names.get(other_id) if other_id else None,
+                other_id=str(other_id) if other_id else None,
+                title=titles.get(bought) if bought else None,
                 signed=e.seq <= signed_upto,
             )
         )
