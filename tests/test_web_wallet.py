@@ -20,7 +20,7 @@ from core.routing import Router
 from services.ledger import service as ledger
 from services.ledger.canonical import Entry, canonical
 from tests import webfixtures
-from tests.browser import check_axe, new_page, snap, watch
+from tests.browser import check_axe, check_fits, new_page, snap, watch
 from tests.conftest import Env, Node, Proc, eventually
 from tests.test_rewards import make_reward
 from tests.test_tokens import headers
@@ -448,6 +448,7 @@ async def test_every_page_passes_axe_at_both_sizes(
 
         async def look(name: str) -> None:
             await check_axe(page)
+            await check_fits(page)
             await snap(page, name)
 
         await page.goto(f"{web.url}/app/rewards")

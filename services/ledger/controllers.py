@@ -27,6 +27,7 @@ from core.auth import Identity
 from core.errors import territory_errors
 from core.pagination import Cursor, Limit, page_size
 from core.routing import Router, Territory
+from core.text import NO_NUL
 from services.ledger import service
 from services.ledger.canonical import ACCOUNT, REF_TYPE
 from services.ledger.dto import (
@@ -71,7 +72,7 @@ class LedgerController(Controller):
         account: AccountParam = None,
         kind: Annotated[Kind | None, QueryParameter()] = None,
         ref_type: Annotated[str | None, QueryParameter(pattern=REF_TYPE.pattern)] = None,
-        ref_id: Annotated[str | None, QueryParameter(min_length=1, max_length=128)] = None,
+        ref_id: Annotated[str | None, QueryParameter(min_length=1, max_length=128, pattern=NO_NUL)] = None,
         from_seq: Annotated[int | None, QueryParameter(ge=1, le=2**62)] = None,
         to_seq: Annotated[int | None, QueryParameter(ge=1, le=2**62)] = None,
         order: Annotated[Literal["asc", "desc"], QueryParameter(description="By sequence number")] = "asc",
