@@ -48,11 +48,14 @@ def pages() -> list[Any]:
     from node.shell import ShellPages
     from services.auth.pages import SignInPages
     from services.leaderboards.pages import LeaderboardPages
+    from services.ledger.pages import LedgerPages
     from services.notifications.pages import NotificationPages
     from services.players.pages import PlayerPages
     from services.proofs.pages import ProofPages
     from services.quests.pages import QuestPages
+    from services.rewards.pages import RewardPages
     from services.social.pages import ReviewPages
+    from services.tokens.pages import TokenPages
 
     return [
         SignInPages,
@@ -62,6 +65,9 @@ def pages() -> list[Any]:
         ReviewPages,
         LeaderboardPages,
         NotificationPages,
+        TokenPages,
+        LedgerPages,
+        RewardPages,
         ShellPages,
     ]
 

@@ -27,7 +27,7 @@ from core.auth import Identity
 from core.errors import territory_errors
 from core.pagination import Cursor, Limit, page_size
 from core.routing import Router, Territory
-from services.ledger import keys as ledger_keys
+from core.text import NO_NUL
 from services.ledger import service
 from services.ledger.canonical import ACCOUNT, REF_TYPE
 from services.ledger.dto import (
@@ -38,10 +38,8 @@ from services.ledger.dto import (
     InclusionProofOut,
     LedgerCheckpoint,
     LedgerEntry,
-    PublicKey,
     PublicKeys,
 )
-from services.ledger.merkle import leaf_hash
 from services.ledger.service import LedgerExports
 
 Seq = Annotated[int, QueryParameter(ge=1, le=2**62)]
@@ -66,7 +64,7 @@ class LedgerController(Controller):
     tags = ["ledger"]
     dependencies = {"exports": Provide(provide_exports, sync_to_thread=False)}
 
-    @get(responses=READ_ERRORS, summary="Ledger entries, oldest first")
+    @get(responses=READ_ERRORS, summary="Ledger entries, oldest first (order=desc: newest first)")
     async def entries(
         self,
         request: Request[Any, Any, Any],
@@ -74,9 +72,10 @@ class LedgerController(Controller):
         account: AccountParam = None,
         kind: Annotated[Kind | None, QueryParameter()] = None,
         ref_type: Annotated[str | None, QueryParameter(pattern=REF_TYPE.pattern)] = None,
-        ref_id: Annotated[str | None, QueryParameter(min_length=1, max_length=128)] = None,
+        ref_id: Annotated[str | None, QueryParameter(min_length=1, max_length=128, pattern=NO_NUL)] = None,
         from_seq: Annotated[int | None, QueryParameter(ge=1, le=2**62)] = None,
         to_seq: Annotated[int | None, QueryParameter(ge=1, le=2**62)] = None,
+        order: Annotated[Literal["asc", "desc"], QueryParameter(description="By sequence number")] = "asc",
         limit: Limit = None,
         cursor: Cursor = None,
     ) -> EntryPage:
@@ -90,6 +89,7 @@ class LedgerController(Controller):
             ref_id=ref_id,
             from_seq=from_seq,
             to_seq=to_seq,
+            newest_first=order == "desc",
         )
         return EntryPage([LedgerEntry.of(e) for e in items], next_cursor)
 
@@ -120,15 +120,7 @@ class LedgerController(Controller):
         seq: Annotated[int, PathParameter(ge=1, le=2**62)],
         tree_size: Annotated[int | None, QueryParameter(ge=1, le=2**62)] = None,
     ) -> InclusionProofOut:
-        p = await service.inclusion_proof(db, territory.code, seq, tree_size)
-        return InclusionProofOut(
-            entry=LedgerEntry.of(p.entry),
-            leaf_index=p.leaf_index,
-            leaf_hash=leaf_hash(p.entry.entry_hash).hex(),
-            tree_size=p.checkpoint.tree_size,
-            audit_path=[h.hex() for h in p.path],
-            checkpoint=LedgerCheckpoint.of(p.checkpoint),
-        )
+        return InclusionProofOut.of(await service.inclusion_proof(db, territory.code, seq, tree_size))
 
     @get(
         "/consistency",
@@ -172,8 +164,7 @@ class LedgerController(Controller):
         summary="Public keys that sign this territory's checkpoints",
     )
     async def keys(self, request: Request[Any, Any, Any], territory: NamedDependency[Territory]) -> PublicKeys:
-        jwks = ledger_keys.public_jwks(ledger_keys.load_keys(request.app.state.settings, territory.code))
-        return PublicKeys(territory.code, [PublicKey(**k) for k in jwks["keys"]])
+        return service.published_keys(request.app.state.settings, territory.code)
 
     @get(
         "/balances/{account:str}",

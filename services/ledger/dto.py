@@ -1,10 +1,14 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import msgspec
 
 from services.ledger.canonical import Checkpoint, Entry
+from services.ledger.merkle import leaf_hash
+
+if TYPE_CHECKING:
+    from services.ledger.service import InclusionProof
 
 Hex32 = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$", description="32 bytes, lowercase hex")]
 Time = Annotated[str, msgspec.Meta(description="UTC, YYYY-MM-DDTHH:MM:SS.ffffffZ (as hashed and signed)")]
@@ -61,6 +65,17 @@ class InclusionProofOut(msgspec.Struct):
     tree_size: int
     audit_path: list[Hex32]
     checkpoint: LedgerCheckpoint
+
+    @classmethod
+    def of(cls, p: InclusionProof) -> InclusionProofOut:
+        return cls(
+            entry=LedgerEntry.of(p.entry),
+            leaf_index=p.leaf_index,
+            leaf_hash=leaf_hash(p.entry.entry_hash).hex(),
+            tree_size=p.checkpoint.tree_size,
+            audit_path=[h.hex() for h in p.path],
+            checkpoint=LedgerCheckpoint.of(p.checkpoint),
+        )
 
 
 class ConsistencyProofOut(msgspec.Struct):

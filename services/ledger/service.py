@@ -44,6 +44,7 @@ from services.ledger.canonical import (
     format_time,
     is_private,
 )
+from services.ledger.dto import PublicKey, PublicKeys
 from services.ledger.models import balances, ledger_checkpoints, ledger_entries, ledger_head
 
 E, H, B, C = ledger_entries, ledger_head, balances, ledger_checkpoints
@@ -296,12 +297,16 @@ async def list_entries(
     ref_id: str | None = None,
     from_seq: int | None = None,
     to_seq: int | None = None,
+    newest_first: bool = False,
 ) -> tuple[list[Entry], str | None]:
-    """Entries in ``seq`` order, filtered; keyset pagination on ``seq``."""
-    after = 0
-    if cursor:
-        after = decode_int_cursor(cursor)
-    conditions = [E.c.seq > max(after, (from_seq or 1) - 1)]
+    """Entries in ``seq`` order (``newest_first``: descending), filtered; keyset pagination on ``seq``."""
+    after = decode_int_cursor(cursor) if cursor else None
+    if newest_first:
+        conditions = [E.c.seq >= (from_seq or 1)]
+        if after is not None:
+            conditions.append(E.c.seq < after)
+    else:
+        conditions = [E.c.seq > max(after or 0, (from_seq or 1) - 1)]
     if to_seq is not None:
         conditions.append(E.c.seq <= to_seq)
     if kind is not None:
@@ -310,16 +315,17 @@ async def list_entries(
         conditions.append(E.c.ref_type == ref_type)
     if ref_id is not None:
         conditions.append(E.c.ref_id == ref_id)
+    order = E.c.seq.desc() if newest_first else E.c.seq
     if account is None:
-        query: Any = sa.select(*_ENTRY_COLUMNS).where(*conditions).order_by(E.c.seq).limit(limit + 1)
+        query: Any = sa.select(*_ENTRY_COLUMNS).where(*conditions).order_by(order).limit(limit + 1)
     else:
         # Two index range scans (debit, seq) and (credit, seq) merged: no OR over a big table.
         sides = [
-            sa.select(*_ENTRY_COLUMNS).where(column == account, *conditions).order_by(E.c.seq).limit(limit + 1)
+            sa.select(*_ENTRY_COLUMNS).where(column == account, *conditions).order_by(order).limit(limit + 1)
             for column in (E.c.debit, E.c.credit)
         ]
         both = sa.union_all(*(s.subquery().select() for s in sides)).subquery()
-        query = sa.select(both).order_by(both.c.seq).limit(limit + 1)
+        query = sa.select(both).order_by(both.c.seq.desc() if newest_first else both.c.seq).limit(limit + 1)
     items = [_entry(r) for r in await conn.execute(query)]
     more = len(items) > limit
     items = items[:limit]
@@ -345,6 +351,12 @@ async def list_checkpoints(
     more = len(items) > limit
     items = items[:limit]
     return items, (encode_cursor(str(items[-1].tree_size)) if more else None)
+
+
+def published_keys(settings: Settings, territory: str) -> PublicKeys:
+    """The public keys that sign ``territory``'s checkpoints (old ones stay published)."""
+    jwks = ledger_keys.public_jwks(ledger_keys.load_keys(settings, territory))
+    return PublicKeys(territory, [PublicKey(**k) for k in jwks["keys"]])
 
 
 async def get_balance(conn: AsyncConnection, account: str) -> tuple[int, int]:

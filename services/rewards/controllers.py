@@ -113,8 +113,4 @@ class RewardController(Controller):
         reward_id: RewardId,
         idempotency_key: IdempotencyKey = None,
     ) -> Response[Redemption]:
-        require_role(identity, "player", territory.code)
-        request_key = ("POST", f"/api/rewards/{reward_id}/redeem", {"player": str(identity.user_id)})
-        return await answer_once(
-            tx, idempotency_key, request_key, 201, lambda: service.redeem(tx, reward_id, identity.user_id)
-        )
+        return await service.redeem_once(tx, identity, territory.code, reward_id, idempotency_key)

@@ -56,6 +56,7 @@ class Redemption(msgspec.Struct):
     seq: int  # the ledger entry that burnt the price
     status: str
     created_at: datetime
+    code: Annotated[str, msgspec.Meta(description="The voucher the player shows: XXXX-XXXX-XXXX, from the id")]
 
 
 class RedemptionPage(msgspec.Struct):

@@ -5,12 +5,16 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import msgspec
 import sqlalchemy as sa
+from litestar import Response
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core.auth import Identity, require_role
 from core.db import row_to
 from core.errors import Conflict, InvalidInput, NotFound
 from core.events.outbox import emit
+from core.idempotency import answer_once
 from core.pagination import decode_time_cursor, time_cursor
 from core.routing import territory_of
 from services.ledger import service as ledger
@@ -35,8 +39,16 @@ def _reward(row: Any) -> Reward:
     return row_to(Reward, row)
 
 
+def voucher_code(redemption_id: uuid.UUID) -> str:
+    """The code a player shows to claim a redemption: the first 12 hex digits of its id,
+    upper case, in groups of four (``7F3A-92C1-0BDE``). It names the redemption row, so whoever
+    hands the reward out can find it (``id::text LIKE '7f3a92c1-0bde%'``)."""
+    digits = redemption_id.hex[:12].upper()
+    return "-".join(digits[i : i + 4] for i in range(0, 12, 4))
+
+
 def _redemption(row: Any) -> Redemption:
-    return row_to(Redemption, row)
+    return row_to(Redemption, row, code=voucher_code(row.id))
 
 
 async def create_reward(conn: AsyncConnection, data: RewardIn, created_by: uuid.UUID) -> Reward:
@@ -190,6 +202,67 @@ async def redeem(conn: AsyncConnection, reward_id: uuid.UUID, player_id: uuid.UU
         },
     )
     return _redemption(row)
+
+
+class CannotAfford(ledger.InsufficientFunds):
+    """409 ``insufficient_funds`` seen before anything is taken (a redemption's preview)."""
+
+    def __init__(self, have: int, need: int) -> None:
+        super().__init__(f"this reward costs {need} tokens; you have {have}")
+        self.params = {"have": have, "need": need}
+
+
+async def preview_redeem(conn: AsyncConnection, reward_id: uuid.UUID, player_id: uuid.UUID) -> tuple[Reward, int]:
+    """What a confirmation step checks before it asks "Redeem X for 25 Heart tokens?": the
+    reward is offered, in stock, and the player has the price now (the redemption checks it
+    all again). Returns the reward and the player's tokens."""
+    reward = await get_reward(conn, reward_id)
+    refused = _refusal(reward.active, reward.stock)
+    if refused:
+        raise refused
+    tokens, _ = await ledger.get_balance(conn, ledger.player_account(player_id))
+    if tokens < reward.price:
+        raise CannotAfford(tokens, reward.price)
+    return reward, tokens
+
+
+def redeem_path(reward_id: uuid.UUID) -> str:
+    return f"/api/rewards/{reward_id}/redeem"
+
+
+async def redeem_once(
+    conn: AsyncConnection, identity: Identity, territory: str, reward_id: uuid.UUID, key: str | None
+) -> Response[Redemption]:
+    """A player redeems a reward (``POST /api/rewards/{id}/redeem`` and the web app's
+    confirmation): with a key, once per key, a retry replaying the first answer."""
+    require_role(identity, "player", territory)
+    request_key = ("POST", redeem_path(reward_id), {"player": str(identity.user_id)})
+    return await answer_once(conn, key, request_key, 201, lambda: redeem(conn, reward_id, identity.user_id))
+
+
+def redemption_of(response: Response[Any]) -> Redemption:
+    """The redemption an answer of :func:`redeem_once` carries (a replay carries it as JSON)."""
+    content = response.content
+    if isinstance(content, Redemption):
+        return content
+    if "code" not in content:  # stored before redemptions carried their code
+        content = {**content, "code": voucher_code(uuid.UUID(content["id"]))}
+    return msgspec.convert(content, Redemption)
+
+
+async def titles(conn: AsyncConnection, reward_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """Titles of rewards by id (withdrawn ones too)."""
+    if not reward_ids:
+        return {}
+    return {r.id: r.title for r in await conn.execute(sa.select(R.c.id, R.c.title).where(R.c.id.in_(reward_ids)))}
+
+
+async def redeemed_titles(conn: AsyncConnection, redemption_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """What each redemption bought (the reward's title), by redemption id."""
+    if not redemption_ids:
+        return {}
+    query = sa.select(D.c.id, R.c.title).join(R, R.c.id == D.c.reward_id).where(D.c.id.in_(redemption_ids))
+    return {r.id: r.title for r in await conn.execute(query)}
 
 
 async def list_redemptions(

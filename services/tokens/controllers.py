@@ -89,18 +89,8 @@ class TokenController(Controller):
         data: JSONBody[TransferIn],
         idempotency_key: RequiredKey,
     ) -> Response[Transfer]:
-        require_role(identity, "player", territory.code)
         most = request.app.state.settings.economy.token_transfer_max
-        # The key is per territory; the sender is part of the request, so another player's reuse
-        # of the same key is a different request (422), never someone else's answer.
-        body = {"from": str(identity.user_id), **msgspec.to_builtins(data)}
-        return await answer_once(
-            tx,
-            idempotency_key,
-            ("POST", "/api/tokens/transfer", body),
-            201,
-            lambda: service.transfer(tx, identity.user_id, data, most=most),
-        )
+        return await service.transfer_once(tx, identity, territory.code, data, idempotency_key, most=most)
 
 
 class PoolController(Controller):

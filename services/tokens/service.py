@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import sqlalchemy as sa
+from litestar import Response
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core.auth import Identity, require_role
 from core.errors import InvalidInput
 from core.events.outbox import emit
+from core.idempotency import answer_once
 from core.pagination import decode_time_cursor, time_cursor
 from core.routing import Router, territory_of
 from services.ledger import service as ledger
@@ -29,6 +34,45 @@ from services.tokens.dto import (
 from services.tokens.models import contributions
 
 POOLS: tuple[Pool, ...] = ("territory", "global")
+TRANSFER_PATH = "/api/tokens/transfer"  # the idempotency key's request, for the API and the web app alike
+
+
+class Refused(InvalidInput):
+    """A transfer the rules refuse (400); ``params`` are the numbers and names a page shows."""
+
+    def __init__(self, detail: str, **params: Any) -> None:
+        super().__init__(detail)
+        self.params = params
+
+
+class TransferTooLarge(Refused):
+    code = "transfer_too_large"
+
+
+class SelfTransfer(Refused):
+    code = "self_transfer"
+
+
+class UnknownPlayer(Refused):
+    code = "unknown_player"
+
+
+class AmbiguousPlayer(Refused):
+    code = "ambiguous_player"
+
+
+class NotEnoughTokens(ledger.InsufficientFunds):
+    """409 ``insufficient_funds``, seen before the ledger is asked (a transfer's preview)."""
+
+    def __init__(self, have: int, need: int) -> None:
+        super().__init__(f"you have {have} tokens; this transfer needs {need}")
+        self.params = {"have": have, "need": need}
+
+
+@dataclass(frozen=True)
+class Recipient:
+    id: uuid.UUID
+    display_name: str
 
 
 def pool_account(pool: str) -> str:
@@ -40,16 +84,72 @@ async def balance(conn: AsyncConnection, account: str) -> Balance:
     return Balance(account, tokens, xp)
 
 
+async def find_recipient(conn: AsyncConnection, text: str) -> Recipient:
+    """The player of this territory a person means by ``text``: a player id, or a display name
+    (exact, else ignoring case) that only one player has. :class:`UnknownPlayer` /
+    :class:`AmbiguousPlayer` otherwise."""
+    wanted = " ".join(text.split())
+    if not wanted:
+        raise UnknownPlayer("name the player to send tokens to", name=wanted)
+    try:
+        by_id: uuid.UUID | None = uuid.UUID(wanted)
+    except ValueError:
+        by_id = None
+    p = players.c
+    if by_id is not None:
+        row = (await conn.execute(sa.select(p.id, p.display_name).where(p.id == by_id))).first()
+        if row is not None:
+            return Recipient(row.id, row.display_name)
+    for condition in (p.display_name == wanted, sa.func.lower(p.display_name) == wanted.lower()):
+        found = (await conn.execute(sa.select(p.id, p.display_name).where(condition).limit(2))).all()
+        if len(found) > 1:
+            raise AmbiguousPlayer(
+                f"more than one player is called {wanted!r}; use their player id instead", name=wanted
+            )
+        if found:
+            return Recipient(found[0].id, found[0].display_name)
+    raise UnknownPlayer(f"no player called {wanted!r} in territory {territory_of(conn)!r}", name=wanted)
+
+
+async def display_names(conn: AsyncConnection, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """Display names of players of this territory (the ids that have none are left out)."""
+    if not ids:
+        return {}
+    p = players.c
+    return {r.id: r.display_name for r in await conn.execute(sa.select(p.id, p.display_name).where(p.id.in_(ids)))}
+
+
+async def check_transfer(conn: AsyncConnection, sender: uuid.UUID, data: TransferIn, *, most: int) -> Recipient:
+    """What a transfer's rules say before the ledger is asked (which alone decides whether the
+    sender has the tokens): the amount's limit, not to oneself, to a player of the territory."""
+    if data.amount > most:
+        raise TransferTooLarge(f"a transfer moves at most {most} tokens", most=most)
+    if data.to_player == sender:
+        raise SelfTransfer("you cannot transfer tokens to yourself")
+    p = players.c
+    row = (await conn.execute(sa.select(p.id, p.display_name).where(p.id == data.to_player))).first()
+    if row is None:
+        raise UnknownPlayer(
+            f"player {data.to_player} has no player in territory {territory_of(conn)!r}", name=str(data.to_player)
+        )
+    return Recipient(row.id, row.display_name)
+
+
+async def preview_transfer(conn: AsyncConnection, sender: uuid.UUID, data: TransferIn, *, most: int) -> Balance:
+    """What a confirmation step checks before it asks "Send 5 Heart tokens to Bob?": the rules
+    and whether the sender has the tokens now (the transfer itself asks the ledger again).
+    Returns the sender's balance."""
+    await check_transfer(conn, sender, data, most=most)
+    have = await balance(conn, ledger.player_account(sender))
+    if data.amount > have.tokens:
+        raise NotEnoughTokens(have.tokens, data.amount)
+    return have
+
+
 async def transfer(conn: AsyncConnection, sender: uuid.UUID, data: TransferIn, *, most: int) -> Transfer:
     """Move tokens from ``sender`` to another player of the territory (one ledger entry)."""
     territory = territory_of(conn)
-    if data.amount > most:
-        raise InvalidInput(f"a transfer moves at most {most} tokens")
-    if data.to_player == sender:
-        raise InvalidInput("you cannot transfer tokens to yourself")
-    known = (await conn.execute(sa.select(players.c.id).where(players.c.id == data.to_player))).first()
-    if known is None:
-        raise InvalidInput(f"player {data.to_player} has no player in territory {territory!r}")
+    await check_transfer(conn, sender, data, most=most)
     entry = await ledger.append(
         conn,
         territory,
@@ -66,6 +166,26 @@ async def transfer(conn: AsyncConnection, sender: uuid.UUID, data: TransferIn, *
         {"from_player": str(sender), "to_player": str(data.to_player), "amount": data.amount, "seq": entry.seq},
     )
     return Transfer(entry.seq, sender, data.to_player, data.amount, data.memo, entry.created_at, left)
+
+
+async def transfer_once(
+    conn: AsyncConnection, identity: Identity, territory: str, data: TransferIn, key: str | None, *, most: int
+) -> Response[Transfer]:
+    """A player's transfer (``POST /api/tokens/transfer`` and the wallet's confirmation): once
+    per idempotency key, the same key replaying the first answer."""
+    require_role(identity, "player", territory)
+    # The key is per territory; the sender is part of the request, so another player's reuse
+    # of the same key is a different request (422), never someone else's answer.
+    body = {"from": str(identity.user_id), **msgspec.to_builtins(data)}
+    return await answer_once(
+        conn, key, ("POST", TRANSFER_PATH, body), 201, lambda: transfer(conn, identity.user_id, data, most=most)
+    )
+
+
+def transfer_of(response: Response[Any]) -> Transfer:
+    """The transfer an answer of :func:`transfer_once` carries (a replay carries it as JSON)."""
+    content = response.content
+    return content if isinstance(content, Transfer) else msgspec.convert(content, Transfer)
 
 
 def _contribution(row: Any) -> Contribution:
