@@ -82,11 +82,15 @@ ensure_web() {
 # Installs Debian's Chromium when the machine has none: the browser tests drive it (through
 # Playwright, which never downloads browsers of its own here).
 ensure_chromium() {
-    command -v chromium >/dev/null 2>&1 && return 0
+    # Chromium for the browser tests, and a colour emoji font so the screenshots show the
+    # pages' emoji (badges, streaks) as a phone would, not as empty boxes.
+    if command -v chromium >/dev/null 2>&1 && [ -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ]; then
+        return 0
+    fi
     command -v apt-get >/dev/null 2>&1 || die "need chromium for the browser tests; install it and retry"
-    say "installing Debian's chromium (for the browser tests)"
+    say "installing Debian's chromium and an emoji font (for the browser tests)"
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >&2
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium fonts-noto-color-emoji >&2
 }
 
 # Exports the variables of $OH_DATA_DIR/stack.env (written by `oneheart stack up`).
