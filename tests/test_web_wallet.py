@@ -195,7 +195,7 @@ async def test_send_tokens_by_name_through_the_confirmation_step_once(
         await page.get_by_label("To (name or player id)").fill(bob_name.lower())  # any case, one player
         await page.get_by_label("Heart tokens").fill("5")
         await page.get_by_label("Note (optional)").fill(MEMO)
-        await page.get_by_role("button", name="Review").click()
+        await page.get_by_role("button", name="Check before sending").click()
 
         await expect(page.get_by_role("heading", level=1)).to_have_text(f"Send 5 Heart tokens to {bob_name}?")
         assert await tokens_of(router, alice) == 100  # the review sent nothing
@@ -232,7 +232,7 @@ async def test_send_tokens_by_name_through_the_confirmation_step_once(
         # Two submits of one confirmation at the same moment (as from two quick taps): one transfer.
         await page.get_by_label("To (name or player id)").fill(bob_name)
         await page.get_by_label("Heart tokens").fill("2")
-        await page.get_by_role("button", name="Review").click()
+        await page.get_by_role("button", name="Check before sending").click()
         answers = await page.evaluate(
             """async () => {
                 const form = document.querySelector('form[action="/app/wallet/send"]');
@@ -250,7 +250,7 @@ async def test_send_tokens_by_name_through_the_confirmation_step_once(
         # By player id too.
         await page.get_by_label("To (name or player id)").fill(str(bob))
         await page.get_by_label("Heart tokens").fill("1")
-        await page.get_by_role("button", name="Review").click()
+        await page.get_by_role("button", name="Check before sending").click()
         await expect(page.get_by_role("heading", level=1)).to_have_text(f"Send 1 Heart token to {bob_name}?")
         await page.get_by_role("button", name="Confirm and send").click()
         await page.wait_for_url(re.compile(r"/app/wallet\?sent="))
@@ -272,7 +272,7 @@ async def test_refusals_change_nothing(browser: Browser, web: Web, node: Node, r
             await page.goto(f"{web.url}/app/wallet")
             await page.get_by_label("To (name or player id)").fill(to)
             await page.get_by_label("Heart tokens").fill(amount)
-            await page.get_by_role("button", name="Review").click()
+            await page.get_by_role("button", name="Check before sending").click()
 
         # More than the balance: refused at the review, before any confirmation.
         await review(bob_name, "1000")
@@ -465,7 +465,7 @@ async def test_every_page_passes_axe_at_both_sizes(
         await page.get_by_label("To (name or player id)").fill(bob_name)
         await page.get_by_label("Heart tokens").fill("12")
         await page.get_by_label("Note (optional)").fill("Thanks for the beach clean-up")
-        await page.get_by_role("button", name="Review").click()
+        await page.get_by_role("button", name="Check before sending").click()
         await look("wallet-confirm")
         await page.get_by_role("button", name="Confirm and send").click()
         await page.wait_for_url(re.compile(r"/app/wallet\?sent="))
