@@ -175,7 +175,7 @@ def main() -> None:
     bearer = {"Authorization": "Bearer " + issue_access(node_keys(settings).load(), settings,
               Identity(player, TERRITORY, {TERRITORY: ["player"]}))}  # fmt: skip
     try:
-        quest_id = asyncio.run(seed(url, staff))
+        quest_id = asyncio.run(seed(url, staff, bearer))
         cookies = asyncio.run(session_cookie(settings, player))
         results = asyncio.run(pages_vs_api(url, cookies, bearer, rounds))
         print(f"\n1. server time of a page against its JSON API calls (median of {rounds}, sequential, loopback)")
@@ -196,7 +196,7 @@ def main() -> None:
         node.stop()
 
 
-async def seed(url: str, staff: dict[str, str]) -> str:
+async def seed(url: str, staff: dict[str, str], player: dict[str, str]) -> str:
     async with httpx.AsyncClient(base_url=url, headers=staff, timeout=30) as c:
         zone = (
             await c.post("/api/zones", json={"name": "Bench park", "lat": LAT, "lng": LNG, "radius_m": 1500})
@@ -210,6 +210,8 @@ async def seed(url: str, staff: dict[str, str]) -> str:
             )  # fmt: skip
             r.raise_for_status()
             quest_id = quest_id or r.json()["id"]
+    async with httpx.AsyncClient(base_url=url, headers=player, timeout=30) as c:
+        (await c.post(f"/api/quests/{quest_id}/start")).raise_for_status()  # the player exists from here on
     return quest_id
 
 
