@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, ConsoleMessage, Error, Page, ProxySettings, Route, async_playwright
+from playwright.async_api import Browser, ConsoleMessage, Error, Page, ProxySettings, Route, async_playwright, expect
 
 REPO = Path(__file__).resolve().parent.parent
 AXE = REPO / "web" / "node_modules" / "axe-core" / "axe.min.js"
@@ -55,6 +55,9 @@ SIZES: dict[str, dict[str, Any]] = {
     "desktop": {"viewport": {"width": 1280, "height": 800}},
 }
 TIMEOUT_MS = 20_000
+# Assertions wait as long as actions do: on a loaded 2-core CI machine a sign-in round trip
+# (app, provider, callback) can take longer than Playwright's 5 s default.
+expect.set_options(timeout=TIMEOUT_MS)
 
 
 @dataclass
