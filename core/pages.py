@@ -210,6 +210,8 @@ def _origin(url: str) -> str:
 
 # --- errors as pages ------------------------------------------------------------------------
 def _error_page(request: Request[Any, Any, Any], status: int, code: str, detail: str, headers: dict[str, str]) -> Any:
+    if status >= 500:
+        log.warning("page answered an error", path=request.url.path, status=status, code=code, detail=detail)
     if status == 401 and request.method == "GET" and request.headers.get("hx-request") != "true":
         ended = "&ended=1" if request.scope.get(SESSION_ENDED) else ""  # type: ignore[call-overload]
         return Redirect(f"/app/signin?next={quote(request.url.path, safe='/')}{ended}", status_code=303)

@@ -37,6 +37,8 @@ from territories.registry import Registry
 
 WEB_CLIENT = "oneheart-web"
 LOGIN_COOKIE = "oh_login"
+TERRITORY_COOKIE = "oh_territory"  # the territory this browser signed in to last
+YEAR = 365 * 86400
 Code = Annotated[str, QueryParameter(name="territory", pattern=r"^[a-z][a-z0-9_]{1,30}$", description="Territory code")]
 
 
@@ -56,7 +58,8 @@ class SignInPages(Controller):
     tags = ["pages"]
     include_in_schema = False
     dependencies = {"broker": Provide(_broker, sync_to_thread=False)}
-    opt = {"rate_group": "login"}
+    # Counted as the JSON API counts the same steps, once per sign-in each: starting the
+    # login ("login"), redeeming its code ("token"); the picker is an ordinary page.
 
     @get("/app/signin")
     async def signin(
@@ -71,6 +74,7 @@ class SignInPages(Controller):
         """The territory picker (skipped to the sign-in itself when the node serves one territory)."""
         codes = await territories_with_login(registry_db)
         territories = [t for t in await Registry(router, "web").all_territories(status="active") if t.code in codes]
+        last = request.cookies.get(TERRITORY_COOKIE)
         return page(
             request,
             "auth/signin.html",
@@ -78,9 +82,10 @@ class SignInPages(Controller):
             next_path=back_to(next_path),
             ended=bool(ended),
             signed_out=bool(signed_out),
+            last_territory=last if last in codes else None,
         )
 
-    @get("/app/signin/start")
+    @get("/app/signin/start", opt={"rate_group": "login"})
     async def start(
         self,
         request: Request[Any, Any, Any],
@@ -112,9 +117,11 @@ class SignInPages(Controller):
             secure=settings.http.public_url.startswith("https://"),
             samesite="lax",
         )
-        return Redirect(url, status_code=303, cookies=[cookie])
+        # The picker chooses this territory next time (a territory code: nothing personal).
+        remembered = Cookie(key=TERRITORY_COOKIE, value=territory_code, path="/app", max_age=YEAR, samesite="lax")
+        return Redirect(url, status_code=303, cookies=[cookie, remembered])
 
-    @get("/app/callback")
+    @get("/app/callback", opt={"rate_group": "token"})
     async def callback(
         self,
         request: Request[Any, Any, Any],
