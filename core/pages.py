@@ -227,6 +227,20 @@ def app_error_page(request: Request[Any, Any, Any], exc: AppError) -> Any:
     return _error_page(request, exc.status, exc.code, exc.detail, exc.headers)
 
 
+def refusals(template: str, codes: frozenset[str]) -> Any:
+    """A page controller's exception handler: the errors whose codes it names get the domain's
+    own refusal page (one sentence per code, with the error's numbers in ``params``); any
+    other error gets the kit's error page."""
+
+    def handler(request: Request[Any, Any, Any], exc: AppError) -> Any:
+        if exc.code not in codes:
+            return app_error_page(request, exc)
+        params = getattr(exc, "params", {})
+        return page(request, template, status=exc.status, code=exc.code, detail=exc.detail, params=params)
+
+    return handler
+
+
 def validation_page(request: Request[Any, Any, Any], exc: ValidationException) -> Any:
     fields = [
         f"{e.get('key') or ''}: {e.get('message', '')}".strip(": ")

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.auth import Identity
 from core.errors import AppError
-from core.pages import app_error_page, page, redirect
+from core.pages import page, redirect, refusals
 from core.pagination import Cursor
 from core.routing import Territory
 from services.ledger import service as ledger
@@ -38,11 +38,7 @@ Nonce = Annotated[str | None, QueryParameter(pattern=r"^[A-Za-z0-9_-]{16,64}$")]
 REFUSALS = frozenset({"out_of_stock", "reward_inactive", "insufficient_funds", "idempotency_key_reused", "not_found"})
 
 
-def refused_page(request: Request[Any, Any, Any], exc: AppError) -> Response[Any]:
-    if exc.code not in REFUSALS:
-        return app_error_page(request, exc)  # type: ignore[no-any-return]
-    params = getattr(exc, "params", {})
-    return page(request, "rewards/refused.html", status=exc.status, code=exc.code, detail=exc.detail, params=params)
+refused_page = refusals("rewards/refused.html", REFUSALS)
 
 
 class RewardPages(Controller):

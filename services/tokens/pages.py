@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.auth import Identity
 from core.errors import AppError, NotFound
-from core.pages import app_error_page, page, redirect
+from core.pages import page, redirect, refusals
 from core.pagination import Cursor
 from core.routing import Territory
 from services.ledger import service as ledger
@@ -66,11 +66,7 @@ REFUSALS = frozenset(
 )
 
 
-def refused_page(request: Request[Any, Any, Any], exc: AppError) -> Response[Any]:
-    if exc.code not in REFUSALS:
-        return app_error_page(request, exc)  # type: ignore[no-any-return]
-    params = getattr(exc, "params", {})
-    return page(request, "tokens/refused.html", status=exc.status, code=exc.code, detail=exc.detail, params=params)
+refused_page = refusals("tokens/refused.html", REFUSALS)
 
 
 def parse_amount(text: str) -> int:
